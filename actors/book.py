@@ -1,0 +1,702 @@
+"""The event book: a pure state machine for one sporting event (no Ray, no Redis, no I/O).
+
+Commands are decided against the current state and produce past-tense events; ``apply`` folds
+an event into the state. The same fold serves live use, snapshot restore and journal replay,
+so ``fold(journal) == live state`` by construction (a property test checks it).
+
+Liability is the book's net loss if a selection wins: the payouts owed on that selection minus
+every stake taken in the market. A bet on selection *s* raises only *s*'s liability (it lowers
+the others'), so checking *s* alone keeps every selection within the market's limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from actors import errors
+from actors.book_events import (
+    BetAccepted,
+    BetHeld,
+    BetRejected,
+    BetStatus,
+    BetTerms,
+    BookEvent,
+    EventCreated,
+    EventStatus,
+    EventStatusChanged,
+    MarketSpec,
+    MarketStatus,
+    MarketStatusChanged,
+    OddsChanged,
+    OddsPolicy,
+    ScoreChanged,
+    SelectionSpec,
+    decode,
+    encode,
+)
+from actors.ladder import format_price, is_on_ladder
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0")
+
+EVENT_TRANSITIONS: dict[EventStatus, frozenset[EventStatus]] = {
+    EventStatus.SCHEDULED: frozenset(
+        {EventStatus.IN_PLAY, EventStatus.SUSPENDED, EventStatus.CLOSED}
+    ),
+    EventStatus.IN_PLAY: frozenset({EventStatus.SUSPENDED, EventStatus.CLOSED}),
+    EventStatus.SUSPENDED: frozenset(
+        {EventStatus.IN_PLAY, EventStatus.SCHEDULED, EventStatus.CLOSED}
+    ),
+    EventStatus.CLOSED: frozenset(),
+}
+MARKET_TRANSITIONS: dict[MarketStatus, frozenset[MarketStatus]] = {
+    MarketStatus.OPEN: frozenset({MarketStatus.SUSPENDED, MarketStatus.CLOSED}),
+    MarketStatus.SUSPENDED: frozenset({MarketStatus.OPEN, MarketStatus.CLOSED}),
+    MarketStatus.CLOSED: frozenset({MarketStatus.SETTLED, MarketStatus.VOIDED}),
+    MarketStatus.SETTLED: frozenset({MarketStatus.CLOSED}),
+    MarketStatus.VOIDED: frozenset(),
+}
+
+
+@dataclass(slots=True)
+class SelectionState:
+    selection_id: str
+    name: str
+    price: Decimal
+    payout_total: Decimal = ZERO  # Σ stake × price of accepted bets on this selection
+
+
+@dataclass(slots=True)
+class MarketState:
+    market_id: str
+    name: str
+    status: MarketStatus
+    version: int
+    in_play_delay_s: float
+    max_liability: Decimal
+    max_stake: Decimal
+    max_payout: Decimal
+    selections: dict[str, SelectionState]
+    stakes_total: Decimal = ZERO
+    suspensions: int = 0
+
+    def liability(self, selection_id: str) -> Decimal:
+        return self.selections[selection_id].payout_total - self.stakes_total
+
+
+@dataclass(slots=True)
+class BookState:
+    """Everything the actor needs in memory; small (bets themselves live in the index)."""
+
+    event_id: str
+    created: bool = False
+    name: str = ""
+    sport: str = ""
+    starts_at: str = ""
+    status: EventStatus = EventStatus.SCHEDULED
+    score: str = "0-0"
+    suspensions: int = 0
+    markets: dict[str, MarketState] = field(default_factory=dict)
+    held: dict[str, BetHeld] = field(default_factory=dict)
+    bets_accepted: int = 0
+    bets_rejected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceBet:
+    """A bettor's request. ``bet_id`` is derived by the caller from the idempotency key."""
+
+    bet_id: str
+    account_id: str
+    market_id: str
+    selection_id: str
+    stake: Decimal
+    price: Decimal
+    policy: OddsPolicy = OddsPolicy.NONE
+    price_version: int | None = None
+
+    def fingerprint(self) -> str:
+        body = "|".join(
+            (
+                self.account_id, self.market_id, self.selection_id, _canon(self.stake),
+                _canon(self.price), str(self.price_version), self.policy.value,
+            )
+        )
+        return hashlib.blake2b(body.encode(), digest_size=12).hexdigest()
+
+
+def _canon(value: Decimal) -> str:
+    try:
+        return str(value.quantize(CENT))
+    except ArithmeticError:
+        return str(value)
+
+
+def money(value: Decimal) -> str:
+    return f"{value.quantize(CENT, rounding=ROUND_DOWN)}"
+
+
+# ---------------------------------------------------------------- fold
+
+
+def apply(state: BookState, event: BookEvent) -> None:
+    """Fold one event into the state (in place: the hot path cannot copy per bet)."""
+    handler = _APPLY[type(event)]
+    handler(state, event)
+
+
+def _apply_created(state: BookState, ev: EventCreated) -> None:
+    state.created = True
+    state.name, state.sport, state.starts_at = ev.name, ev.sport, ev.starts_at
+    state.markets = {m.market_id: _market_from_spec(m) for m in ev.markets}
+
+
+def _market_from_spec(spec: MarketSpec) -> MarketState:
+    return MarketState(
+        market_id=spec.market_id,
+        name=spec.name,
+        status=MarketStatus.OPEN,
+        version=1,
+        in_play_delay_s=spec.in_play_delay_s,
+        max_liability=spec.max_liability,
+        max_stake=spec.max_stake,
+        max_payout=spec.max_payout,
+        selections={
+            s.selection_id: SelectionState(s.selection_id, s.name, s.price)
+            for s in spec.selections
+        },
+    )
+
+
+def _apply_status(state: BookState, ev: EventStatusChanged) -> None:
+    if ev.status is EventStatus.SUSPENDED:
+        state.suspensions += 1
+    state.status = ev.status
+
+
+def _apply_score(state: BookState, ev: ScoreChanged) -> None:
+    state.score = ev.score
+
+
+def _apply_market_status(state: BookState, ev: MarketStatusChanged) -> None:
+    market = state.markets[ev.market_id]
+    if ev.status is MarketStatus.SUSPENDED:
+        market.suspensions += 1
+    market.status = ev.status
+    market.version = ev.version
+
+
+def _apply_odds(state: BookState, ev: OddsChanged) -> None:
+    market = state.markets[ev.market_id]
+    for selection_id, price in ev.prices:
+        market.selections[selection_id].price = price
+    market.version = ev.version
+
+
+def _apply_accepted(state: BookState, ev: BetAccepted) -> None:
+    terms = ev.terms
+    market = state.markets[terms.market_id]
+    market.stakes_total += terms.stake
+    market.selections[terms.selection_id].payout_total += terms.stake * ev.price
+    state.held.pop(terms.bet_id, None)
+    state.bets_accepted += 1
+
+
+def _apply_held(state: BookState, ev: BetHeld) -> None:
+    state.held[ev.terms.bet_id] = ev
+
+
+def _apply_rejected(state: BookState, ev: BetRejected) -> None:
+    state.held.pop(ev.terms.bet_id, None)
+    state.bets_rejected += 1
+
+
+_APPLY: dict[type, Any] = {
+    EventCreated: _apply_created,
+    EventStatusChanged: _apply_status,
+    ScoreChanged: _apply_score,
+    MarketStatusChanged: _apply_market_status,
+    OddsChanged: _apply_odds,
+    BetAccepted: _apply_accepted,
+    BetHeld: _apply_held,
+    BetRejected: _apply_rejected,
+}
+
+
+def fold(event_id: str, events: list[BookEvent]) -> BookState:
+    state = BookState(event_id)
+    for event in events:
+        apply(state, event)
+    return state
+
+
+# ---------------------------------------------------------------- bet decisions
+
+
+def validate_bet(state: BookState, cmd: PlaceBet) -> MarketState:
+    """Structural checks: refusals that are not journaled (nothing about the book changed)."""
+    if not state.created:
+        raise errors.UnknownEvent(f"event {state.event_id} does not exist")
+    market = state.markets.get(cmd.market_id)
+    if market is None:
+        raise errors.UnknownMarket(f"market {cmd.market_id} is not in event {state.event_id}")
+    if cmd.selection_id not in market.selections:
+        raise errors.UnknownSelection(
+            f"selection {cmd.selection_id} is not in market {cmd.market_id}"
+        )
+    stake = cmd.stake
+    if not stake.is_finite() or stake <= ZERO or int(stake.as_tuple().exponent) < -2:
+        raise errors.InvalidAmount(f"stake {stake} must be positive with at most 2 decimals")
+    if not is_on_ladder(cmd.price):
+        raise errors.InvalidOdds(f"price {cmd.price} is not on the price ladder")
+    return market
+
+
+def _refusal(state: BookState, market: MarketState, terms: BetTerms) -> errors.BettingError | None:
+    """The first business rule the bet breaks at the current state, or None."""
+    if state.status is EventStatus.CLOSED or market.status not in (
+        MarketStatus.OPEN, MarketStatus.SUSPENDED
+    ):
+        return errors.MarketClosed(f"market {market.market_id} is closed")
+    if state.status is EventStatus.SUSPENDED or market.status is MarketStatus.SUSPENDED:
+        return errors.MarketSuspended(f"market {market.market_id} is suspended")
+    current = market.selections[terms.selection_id].price
+    if not price_acceptable(terms.policy, terms.price, current):
+        return errors.PriceChanged(
+            f"price moved from {format_price(terms.price)} to {format_price(current)}",
+            price=format_price(current),
+            price_version=market.version,
+        )
+    return _limit_refusal(market, terms, current)
+
+
+def price_acceptable(policy: OddsPolicy, requested: Decimal, current: Decimal) -> bool:
+    """none: only the same price; higher: the same or better; any: whatever it is now."""
+    if policy is OddsPolicy.ANY:
+        return True
+    if policy is OddsPolicy.HIGHER:
+        return current >= requested
+    return current == requested
+
+
+def _limit_refusal(
+    market: MarketState, terms: BetTerms, price: Decimal
+) -> errors.BettingError | None:
+    stake = terms.stake
+    if stake > market.max_stake:
+        return errors.StakeAboveMax(
+            f"stake {stake} is above the market maximum {market.max_stake}",
+            max_stake=money(market.max_stake),
+        )
+    if stake * price > market.max_payout:
+        return errors.PayoutAboveMax(
+            f"payout {money(stake * price)} is above the maximum {market.max_payout}",
+            max_stake=money(market.max_payout / price),
+        )
+    headroom = market.max_liability - market.liability(terms.selection_id)
+    if stake * (price - 1) > headroom:
+        offer = max(headroom / (price - 1), ZERO)
+        return errors.LiabilityLimit(
+            f"liability limit of market {market.market_id} reached",
+            max_stake=money(offer),
+        )
+    return None
+
+
+def decide_bet(state: BookState, cmd: PlaceBet, now: float) -> BookEvent:
+    """Accept, hold (in-play delay) or reject a validated bet; journal whichever it is."""
+    market = validate_bet(state, cmd)
+    terms = BetTerms(
+        bet_id=cmd.bet_id, account_id=cmd.account_id, market_id=cmd.market_id,
+        selection_id=cmd.selection_id, stake=cmd.stake, price=cmd.price,
+        price_version=cmd.price_version, policy=cmd.policy, fingerprint=cmd.fingerprint(),
+        placed_at=now,
+    )
+    refusal = _refusal(state, market, terms)
+    if refusal is not None:
+        return BetRejected(terms, refusal.code, refusal.detail, refusal.extra, now)
+    if state.status is EventStatus.IN_PLAY and market.in_play_delay_s > 0:
+        return BetHeld(
+            terms, now + market.in_play_delay_s, state.score,
+            state.suspensions + market.suspensions, market.version, now,
+        )
+    price = market.selections[cmd.selection_id].price
+    return BetAccepted(terms, price, market.version, now)
+
+
+def recheck_held(state: BookState, held: BetHeld, now: float) -> BookEvent:
+    """After the delay: reject if suspended meanwhile, the score changed, or the price moved."""
+    terms = held.terms
+    market = state.markets[terms.market_id]
+    if state.suspensions + market.suspensions != held.suspensions:
+        refusal: errors.BettingError | None = errors.MarketSuspended(
+            f"market {market.market_id} was suspended during the in-play delay"
+        )
+    elif state.score != held.score:
+        refusal = errors.ScoreChanged(f"score changed from {held.score} to {state.score}")
+    else:
+        refusal = _refusal(state, market, terms)
+    if refusal is not None:
+        return BetRejected(terms, refusal.code, refusal.detail, refusal.extra, now)
+    price = market.selections[terms.selection_id].price
+    return BetAccepted(terms, price, market.version, now)
+
+
+def due_bets(state: BookState, now: float) -> list[BetHeld]:
+    return sorted(
+        (h for h in state.held.values() if h.accept_after <= now),
+        key=lambda h: (h.accept_after, h.terms.bet_id),
+    )
+
+
+def next_due(state: BookState) -> float | None:
+    return min((h.accept_after for h in state.held.values()), default=None)
+
+
+# ---------------------------------------------------------------- bet records (the index)
+
+
+def bet_record(event_id: str, event: BetAccepted | BetHeld | BetRejected) -> dict[str, Any]:
+    """The outcome a client sees, stored in the bet index and returned on idempotent replay."""
+    t = event.terms
+    record: dict[str, Any] = {
+        "bet_id": t.bet_id,
+        "account_id": t.account_id,
+        "event_id": event_id,
+        "market_id": t.market_id,
+        "selection_id": t.selection_id,
+        "stake": money(t.stake),
+        "requested_price": format_price(t.price),
+        "policy": t.policy.value,
+        "placed_at": t.placed_at,
+        "fp": t.fingerprint,
+    }
+    if isinstance(event, BetAccepted):
+        record.update(
+            status=BetStatus.ACCEPTED.value, price=format_price(event.price),
+            potential_payout=money(t.stake * event.price), version=event.version,
+            accepted_at=event.at,
+        )
+    elif isinstance(event, BetHeld):
+        record.update(status=BetStatus.PENDING.value, accept_after=event.accept_after)
+    else:
+        record.update(
+            status=BetStatus.REJECTED.value, code=event.code, detail=event.detail,
+            extra=event.extra, rejected_at=event.at,
+        )
+    return record
+
+
+# ---------------------------------------------------------------- operator commands
+
+
+def decide_create(
+    state: BookState, spec: EventCreated
+) -> EventCreated | None:
+    """None when the same event already exists (idempotent); EventExists if it differs."""
+    if state.created:
+        if _same_definition(state, spec):
+            return None
+        raise errors.EventExists(f"event {state.event_id} exists with another definition")
+    if spec.event_id != state.event_id:
+        raise errors.InvalidEvent(f"definition is for {spec.event_id}, not {state.event_id}")
+    _check_markets(spec.markets)
+    return spec
+
+
+def _same_definition(state: BookState, spec: EventCreated) -> bool:
+    return (state.name, state.sport, state.starts_at, sorted(state.markets)) == (
+        spec.name, spec.sport, spec.starts_at, sorted(m.market_id for m in spec.markets)
+    )
+
+
+def _check_markets(markets: tuple[MarketSpec, ...]) -> None:
+    if not markets:
+        raise errors.InvalidEvent("an event needs at least one market")
+    ids = [m.market_id for m in markets]
+    if len(set(ids)) != len(ids):
+        raise errors.InvalidEvent("market ids must be unique")
+    for market in markets:
+        sel_ids = [s.selection_id for s in market.selections]
+        if len(sel_ids) < 2 or len(set(sel_ids)) != len(sel_ids):
+            raise errors.InvalidEvent(f"market {market.market_id} needs 2+ unique selections")
+        for sel in market.selections:
+            if not is_on_ladder(sel.price):
+                raise errors.InvalidOdds(f"price {sel.price} of {sel.selection_id} is off-ladder")
+
+
+def _created(state: BookState) -> None:
+    if not state.created:
+        raise errors.UnknownEvent(f"event {state.event_id} does not exist")
+
+
+def decide_status(state: BookState, status: EventStatus, now: float) -> list[BookEvent]:
+    """Event status change; closing the event closes its open markets too."""
+    _created(state)
+    if status is state.status:
+        return []
+    if status not in EVENT_TRANSITIONS[state.status]:
+        raise errors.InvalidTransition(f"event cannot go from {state.status} to {status}")
+    events: list[BookEvent] = [EventStatusChanged(status, now)]
+    if status is EventStatus.CLOSED:
+        for market in state.markets.values():
+            if market.status in (MarketStatus.OPEN, MarketStatus.SUSPENDED):
+                events.append(
+                    MarketStatusChanged(
+                        market.market_id, MarketStatus.CLOSED, market.version + 1, now
+                    )
+                )
+    return events
+
+
+def decide_market_status(
+    state: BookState, market_id: str, status: MarketStatus, now: float
+) -> list[BookEvent]:
+    market = _market(state, market_id)
+    if status is market.status:
+        return []
+    if status not in MARKET_TRANSITIONS[market.status]:
+        raise errors.InvalidTransition(f"market cannot go from {market.status} to {status}")
+    return [MarketStatusChanged(market_id, status, market.version + 1, now)]
+
+
+def _market(state: BookState, market_id: str) -> MarketState:
+    _created(state)
+    market = state.markets.get(market_id)
+    if market is None:
+        raise errors.UnknownMarket(f"market {market_id} is not in event {state.event_id}")
+    return market
+
+
+def decide_odds(
+    state: BookState, market_id: str, prices: dict[str, Decimal], now: float
+) -> list[BookEvent]:
+    market = _market(state, market_id)
+    if market.status not in (MarketStatus.OPEN, MarketStatus.SUSPENDED):
+        raise errors.MarketClosed(f"market {market_id} is {market.status}")
+    if not prices:
+        raise errors.InvalidOdds("no prices given")
+    for selection_id, price in prices.items():
+        if selection_id not in market.selections:
+            raise errors.UnknownSelection(f"selection {selection_id} is not in {market_id}")
+        if not is_on_ladder(price):
+            raise errors.InvalidOdds(f"price {price} is not on the price ladder")
+    ordered = tuple(sorted(prices.items()))
+    return [OddsChanged(market_id, ordered, market.version + 1, now)]
+
+
+def decide_score(state: BookState, score: str, now: float) -> list[BookEvent]:
+    _created(state)
+    if not score or len(score) > 32:
+        raise errors.InvalidEvent("score must be 1-32 characters")
+    return [] if score == state.score else [ScoreChanged(score, now)]
+
+
+# ---------------------------------------------------------------- views and snapshots
+
+
+def event_view(state: BookState) -> dict[str, Any]:
+    """The event as ``GET /v1/events/{event_id}`` shows it."""
+    return {
+        "event_id": state.event_id,
+        "name": state.name,
+        "sport": state.sport,
+        "status": state.status.value,
+        "starts_at": state.starts_at,
+        "score": state.score,
+        "markets": [_market_view(state, m) for m in state.markets.values()],
+    }
+
+
+def _market_view(state: BookState, market: MarketState) -> dict[str, Any]:
+    status = market.status
+    if state.status is EventStatus.SUSPENDED and status is MarketStatus.OPEN:
+        status = MarketStatus.SUSPENDED
+    return {
+        "market_id": market.market_id,
+        "name": market.name,
+        "status": status.value,
+        "version": market.version,
+        "in_play_delay_s": market.in_play_delay_s,
+        "selections": [
+            {"selection_id": s.selection_id, "name": s.name, "price": format_price(s.price)}
+            for s in market.selections.values()
+        ],
+    }
+
+
+def exposure_view(state: BookState) -> dict[str, Any]:
+    """Liability per market and selection, for the operator."""
+    return {
+        "event_id": state.event_id,
+        "bets_accepted": state.bets_accepted,
+        "bets_pending": len(state.held),
+        "markets": [
+            {
+                "market_id": m.market_id,
+                "max_liability": money(m.max_liability),
+                "stakes_total": money(m.stakes_total),
+                "worst_liability": money(max(m.liability(s) for s in m.selections)),
+                "selections": [
+                    {
+                        "selection_id": s.selection_id,
+                        "price": format_price(s.price),
+                        "payout_total": money(s.payout_total),
+                        "liability": money(m.liability(s.selection_id)),
+                    }
+                    for s in m.selections.values()
+                ],
+            }
+            for m in state.markets.values()
+        ],
+    }
+
+
+def state_to_dict(state: BookState) -> dict[str, Any]:
+    """A JSON-ready snapshot of the whole in-memory state."""
+    return {
+        "event_id": state.event_id,
+        "created": state.created,
+        "name": state.name,
+        "sport": state.sport,
+        "starts_at": state.starts_at,
+        "status": state.status.value,
+        "score": state.score,
+        "suspensions": state.suspensions,
+        "bets_accepted": state.bets_accepted,
+        "bets_rejected": state.bets_rejected,
+        "markets": [_market_to_dict(m) for m in state.markets.values()],
+        "held": [encode(h).decode() for h in state.held.values()],
+    }
+
+
+def _market_to_dict(m: MarketState) -> dict[str, Any]:
+    return {
+        "market_id": m.market_id, "name": m.name, "status": m.status.value,
+        "version": m.version, "in_play_delay_s": m.in_play_delay_s,
+        "max_liability": str(m.max_liability), "max_stake": str(m.max_stake),
+        "max_payout": str(m.max_payout), "stakes_total": str(m.stakes_total),
+        "suspensions": m.suspensions,
+        "selections": [
+            [s.selection_id, s.name, str(s.price), str(s.payout_total)]
+            for s in m.selections.values()
+        ],
+    }
+
+
+def state_from_dict(data: dict[str, Any]) -> BookState:
+    state = BookState(
+        event_id=data["event_id"], created=data["created"], name=data["name"],
+        sport=data["sport"], starts_at=data["starts_at"], status=EventStatus(data["status"]),
+        score=data["score"], suspensions=data["suspensions"],
+        bets_accepted=data["bets_accepted"], bets_rejected=data["bets_rejected"],
+    )
+    for m in data["markets"]:
+        state.markets[m["market_id"]] = MarketState(
+            market_id=m["market_id"], name=m["name"], status=MarketStatus(m["status"]),
+            version=m["version"], in_play_delay_s=m["in_play_delay_s"],
+            max_liability=Decimal(m["max_liability"]), max_stake=Decimal(m["max_stake"]),
+            max_payout=Decimal(m["max_payout"]), stakes_total=Decimal(m["stakes_total"]),
+            suspensions=m["suspensions"],
+            selections={
+                sid: SelectionState(sid, name, Decimal(price), Decimal(payout))
+                for sid, name, price, payout in m["selections"]
+            },
+        )
+    for raw in data["held"]:
+        held = decode(raw)
+        assert isinstance(held, BetHeld)
+        state.held[held.terms.bet_id] = held
+    return state
+
+
+def market_spec(
+    market_id: str,
+    name: str,
+    selections: list[tuple[str, str, Decimal]],
+    *,
+    in_play_delay_s: float,
+    max_liability: Decimal,
+    max_stake: Decimal,
+    max_payout: Decimal,
+) -> MarketSpec:
+    """Convenience constructor used by the API layer, the demo and tests."""
+    return MarketSpec(
+        market_id, name, tuple(SelectionSpec(*s) for s in selections), in_play_delay_s,
+        max_liability, max_stake, max_payout,
+    )
+
+
+# ---------------------------------------------------------------- the book with its index
+
+
+class Book:
+    """State plus a bet index (bet id → outcome record) for idempotent placement.
+
+    The actor hands in the slice of the durable index a batch needs; tests use a plain dict.
+    Every method decides, applies, and returns the events to journal, in order.
+    """
+
+    def __init__(
+        self, event_id: str, index: MutableMapping[str, dict[str, Any]] | None = None
+    ) -> None:
+        self.state = BookState(event_id)
+        self.index: MutableMapping[str, dict[str, Any]] = {} if index is None else index
+
+    def _commit(self, events: list[BookEvent]) -> list[BookEvent]:
+        for event in events:
+            apply(self.state, event)
+            if isinstance(event, (BetAccepted, BetHeld, BetRejected)):
+                self.index[event.terms.bet_id] = bet_record(self.state.event_id, event)
+        return events
+
+    def replay(self, events: Iterable[BookEvent]) -> None:
+        """Fold journaled events (recovery); the index is not rebuilt, it lives in Redis."""
+        for event in events:
+            apply(self.state, event)
+
+    def place(self, cmd: PlaceBet, now: float) -> tuple[dict[str, Any], list[BookEvent]]:
+        """The bet's outcome record and the events to journal (none on idempotent replay).
+
+        Structural errors (unknown market, off-ladder price, reused key) raise BettingError.
+        """
+        existing = self.index.get(cmd.bet_id)
+        if existing is not None:
+            if existing["fp"] != cmd.fingerprint():
+                raise errors.IdempotencyKeyReused(
+                    f"bet {cmd.bet_id} was placed with another body", bet_id=cmd.bet_id
+                )
+            return existing, []
+        event = decide_bet(self.state, cmd, now)
+        self._commit([event])
+        return self.index[cmd.bet_id], [event]
+
+    def release_due(self, now: float) -> list[BookEvent]:
+        events: list[BookEvent] = []
+        for held in due_bets(self.state, now):
+            events.extend(self._commit([recheck_held(self.state, held, now)]))
+        return events
+
+    def create(self, spec: EventCreated) -> list[BookEvent]:
+        event = decide_create(self.state, spec)
+        return [] if event is None else self._commit([event])
+
+    def set_status(self, status: EventStatus, now: float) -> list[BookEvent]:
+        return self._commit(decide_status(self.state, status, now))
+
+    def set_market_status(
+        self, market_id: str, status: MarketStatus, now: float
+    ) -> list[BookEvent]:
+        return self._commit(decide_market_status(self.state, market_id, status, now))
+
+    def change_odds(
+        self, market_id: str, prices: dict[str, Decimal], now: float
+    ) -> list[BookEvent]:
+        return self._commit(decide_odds(self.state, market_id, prices, now))
+
+    def set_score(self, score: str, now: float) -> list[BookEvent]:
+        return self._commit(decide_score(self.state, score, now))

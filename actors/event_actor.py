@@ -1,0 +1,344 @@
+"""The event actor: one named, detached Ray actor per live event (``event:<event_id>``).
+
+It wraps the pure ``Book`` with durability and a mailbox:
+
+- every command (bets, odds, status, reads) goes into ONE queue drained by ONE consumer task,
+  because async actor calls are not ordered; the consumer takes everything waiting (up to
+  ``commit_batch_max``), decides it in order, journals the resulting events in ONE Redis
+  round trip (group commit) and only then answers the callers;
+- ``__init__`` takes a new fencing epoch and recovers from the latest snapshot plus the journal
+  after it, so a restart (``max_restarts=-1``) loses nothing that was acknowledged;
+- if an append fails, its callers get ``UNAVAILABLE`` (the outcome is then unknown, and a retry
+  with the same bet id tells it) and the state is rebuilt from Redis before anything else runs;
+  if it was fenced, a newer incarnation owns the event and this one refuses all work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio as aioredis
+
+from actors import errors
+from actors.book import (
+    Book,
+    PlaceBet,
+    event_view,
+    exposure_view,
+    next_due,
+    state_from_dict,
+    state_to_dict,
+)
+from actors.book_events import (
+    BetAccepted,
+    BetHeld,
+    BetRejected,
+    BookEvent,
+    EventCreated,
+    EventStatus,
+    MarketStatus,
+    decode,
+    encode,
+)
+from storage.journal import AsyncJournal, Entry, Fenced, JournalError, recover, take_epoch
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "inplay"
+
+
+def actor_name(event_id: str) -> str:
+    return f"event:{event_id}"
+
+
+@dataclass(frozen=True)
+class ActorConfig:
+    """The part of the settings an event actor needs (passed by value into its process)."""
+
+    redis_url: str
+    snapshot_every: int = 5000
+    commit_batch_max: int = 1024
+    wait_replicas: int = 0
+    wait_timeout_ms: int = 100
+
+
+@dataclass
+class _Command:
+    kind: str
+    args: Any
+    future: asyncio.Future[Any]
+
+
+class EventActor:
+    """The single authority for one event's prices, statuses, bets and exposure."""
+
+    def __init__(
+        self, event_id: str, config: ActorConfig, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.event_id = event_id
+        self.config = config
+        self.clock = clock
+        self._sync = redis.Redis.from_url(config.redis_url, socket_timeout=30)
+        self.epoch = take_epoch(self._sync, event_id)
+        started = time.perf_counter()
+        self.replayed = self._load()
+        self.recovery_s = time.perf_counter() - started
+        self._client = aioredis.Redis.from_url(config.redis_url, socket_timeout=30)
+        self._journal = AsyncJournal(
+            self._client, event_id, self.epoch,
+            wait_replicas=config.wait_replicas, wait_timeout_ms=config.wait_timeout_ms,
+        )
+        self._queue: asyncio.Queue[_Command] = asyncio.Queue()
+        self._fenced = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_due: float | None = None
+        self._consumer = asyncio.get_running_loop().create_task(self._consume())
+        self._schedule_release()
+        log.info(
+            "event %s epoch %d recovered seq %d (%d replayed) in %.3fs",
+            event_id, self.epoch, self.seq, self.replayed, self.recovery_s,
+        )
+
+    # ------------------------------------------------------------ recovery
+
+    def _load(self) -> int:
+        """Rebuild the book from Redis (sync: runs in __init__ and in a thread on reload)."""
+        found = recover(self._sync, self.event_id)
+        self.book = Book(self.event_id)
+        if found.snapshot is not None:
+            self.book.state = state_from_dict(found.snapshot["state"])
+        self.snapshot_seq = int(found.snapshot["seq"]) if found.snapshot else 0
+        self.book.replay(decode(payload) for _, payload in found.entries)
+        self.seq, self.hash = found.seq, found.hash
+        return len(found.entries)
+
+    async def _reload(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                await asyncio.to_thread(self._load)
+                return
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                log.warning("event %s reload failed (%s); retrying", self.event_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    # ------------------------------------------------------------ the mailbox
+
+    async def _submit(self, kind: str, args: Any) -> Any:
+        if self._fenced:
+            raise errors.Unavailable(f"event {self.event_id}: this actor was replaced")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Command(kind, args, future))
+        return await future
+
+    async def _consume(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.config.commit_batch_max and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._process(batch)
+            except Exception as exc:  # never let the consumer die
+                log.exception("event %s: batch failed", self.event_id)
+                for cmd in batch:
+                    if not cmd.future.done():
+                        cmd.future.set_exception(errors.Unavailable(str(exc)))
+
+    async def _process(self, batch: list[_Command]) -> None:
+        await self._prefetch_records(batch)
+        now = self.clock()
+        results: list[tuple[_Command, Any, bool]] = []
+        events: list[BookEvent] = []
+        for cmd in batch:
+            try:
+                value, produced = self._decide(cmd, now)
+                events.extend(produced)
+                results.append((cmd, value, True))
+            except errors.BettingError as exc:
+                results.append((cmd, exc, False))
+        if events and not await self._append(events, batch):
+            return
+        for cmd, value, ok in results:
+            if cmd.future.done():
+                continue
+            if ok:
+                cmd.future.set_result(value)
+            else:
+                cmd.future.set_exception(value)
+        self._schedule_release()
+
+    async def _prefetch_records(self, batch: list[_Command]) -> None:
+        """Load the index records of the batch's bet ids (one HMGET) for idempotent replay."""
+        self.book.index.clear()
+        bet_ids = [c.args.bet_id for c in batch if c.kind == "bet"]
+        if bet_ids:
+            self.book.index.update(await self._journal.bet_records(bet_ids))
+
+    def _decide(self, cmd: _Command, now: float) -> tuple[Any, list[BookEvent]]:
+        book = self.book
+        if cmd.kind == "bet":
+            record, events = book.place(cmd.args, now)
+            return record, events
+        if cmd.kind == "release":
+            return None, book.release_due(now)
+        if cmd.kind == "view":
+            return event_view(book.state), []
+        if cmd.kind == "exposure":
+            return exposure_view(book.state), []
+        handler = _OPERATOR[cmd.kind]
+        produced = handler(book, cmd.args, now)
+        # the view as of this command; it is only sent once the batch is durable
+        return event_view(book.state), produced
+
+    async def _append(self, events: list[BookEvent], batch: list[_Command]) -> bool:
+        entries = [_entry(ev, self.book.index) for ev in events]
+        new_seq = self.seq + len(entries)
+        snapshot = None
+        if new_seq - self.snapshot_seq >= self.config.snapshot_every:
+            snapshot = state_to_dict(self.book.state)
+        try:
+            self.seq, self.hash = await self._journal.append(
+                self.seq, self.hash, entries, snapshot
+            )
+        except (JournalError, redis.RedisError, OSError) as exc:
+            await self._fail(batch, exc)
+            return False
+        if snapshot is not None:
+            self.snapshot_seq = self.seq
+        return True
+
+    async def _fail(self, batch: list[_Command], exc: Exception) -> None:
+        fenced = isinstance(exc, Fenced)
+        reason = "replaced by a newer incarnation" if fenced else f"journal write failed: {exc}"
+        for cmd in batch:
+            if not cmd.future.done():
+                cmd.future.set_exception(
+                    errors.Unavailable(f"event {self.event_id}: {reason}; outcome unknown")
+                )
+        if fenced:
+            self._fenced = True
+            log.error("event %s epoch %d fenced: refusing all work", self.event_id, self.epoch)
+            return
+        log.warning("event %s: %s; rebuilding state from Redis", self.event_id, exc)
+        await self._reload()
+
+    def _schedule_release(self) -> None:
+        due = next_due(self.book.state)
+        if due is None or (self._timer_due is not None and self._timer_due <= due):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_due = due
+        delay = max(0.0, due - self.clock())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._fire_release)
+
+    def _fire_release(self) -> None:
+        self._timer, self._timer_due = None, None
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Command("release", None, future))
+
+    # ------------------------------------------------------------ public methods
+
+    async def place_bets(self, bets: list[PlaceBet]) -> list[dict[str, Any]]:
+        """Decide a batch of bets in order; each result is a bet record or ``{"error": ...}``."""
+        futures = [self._submit("bet", bet) for bet in bets]
+        out: list[dict[str, Any]] = []
+        for result in await asyncio.gather(*futures, return_exceptions=True):
+            if isinstance(result, errors.BettingError):
+                out.append({"error": result.to_dict()})
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                out.append(result)
+        return out
+
+    async def create_event(self, spec: EventCreated) -> dict[str, Any]:
+        result: dict[str, Any] = await self._submit("create", spec)
+        return result
+
+    async def set_status(self, status: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._submit("status", EventStatus(status))
+        return result
+
+    async def set_market_status(self, market_id: str, status: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._submit(
+            "market_status", (market_id, MarketStatus(status))
+        )
+        return result
+
+    async def change_odds(self, market_id: str, prices: dict[str, Decimal]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._submit("odds", (market_id, prices))
+        return result
+
+    async def set_score(self, score: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._submit("score", score)
+        return result
+
+    async def view(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._submit("view", None)
+        return result
+
+    async def exposure(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._submit("exposure", None)
+        return result
+
+    async def stats(self) -> dict[str, Any]:
+        """Operational facts for dashboards and tests (not ordered with the mailbox)."""
+        return {
+            "event_id": self.event_id,
+            "epoch": self.epoch,
+            "seq": self.seq,
+            "snapshot_seq": self.snapshot_seq,
+            "recovery_s": self.recovery_s,
+            "replayed": self.replayed,
+            "queued": self._queue.qsize(),
+            "held": len(self.book.state.held),
+            "fenced": self._fenced,
+        }
+
+    async def ping(self) -> bool:
+        return not self._fenced
+
+
+def _entry(event: BookEvent, index: Any) -> Entry:
+    """Journal entry of an event; a bet's entry also carries its index record."""
+    payload = encode(event)
+    if isinstance(event, (BetAccepted, BetHeld, BetRejected)):
+        bet_id = event.terms.bet_id
+        return Entry(payload, bet_id, orjson.dumps(index[bet_id]))
+    return Entry(payload)
+
+
+_OPERATOR: dict[str, Callable[[Book, Any, float], list[BookEvent]]] = {
+    "create": lambda book, spec, now: book.create(spec),
+    "status": lambda book, status, now: book.set_status(status, now),
+    "market_status": lambda book, a, now: book.set_market_status(a[0], a[1], now),
+    "odds": lambda book, a, now: book.change_odds(a[0], a[1], now),
+    "score": lambda book, score, now: book.set_score(score, now),
+}
+
+
+def remote_event_actor(event_id: str, config: ActorConfig) -> Any:
+    """Get or create the named detached actor of an event (creation races are safe)."""
+    import ray
+
+    cls = ray.remote(EventActor)
+    return cls.options(
+        name=actor_name(event_id),
+        namespace=NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
+        max_restarts=-1,
+        max_task_retries=0,
+        max_concurrency=10_000,
+        num_cpus=0,
+    ).remote(event_id, config)

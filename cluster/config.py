@@ -1,0 +1,113 @@
+"""One typed settings object for inplay.
+
+Sources, later ones win: built-in defaults → a TOML file (``INPLAY_CONFIG`` or
+``$INPLAY_HOME/config.toml``) → environment variables (``INPLAY_<FIELD>``, plus the bare
+``REDIS_URL``). ``INPLAY_HOME`` (default ``~/.inplay``) holds the data, logs and generated
+secrets of one local installation; two homes never share anything.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    """Every knob inplay reads, with safe defaults for one machine."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".inplay")
+    redis_url: str | None = None
+    redis_appendfsync: Literal["always", "everysec"] = "always"
+    # replicas that must acknowledge a journal write (Redis WAIT) on a replicated deployment
+    redis_wait_replicas: int = Field(default=0, ge=0)
+    redis_wait_timeout_ms: int = Field(default=100, ge=1)
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    ray_port: int = Field(default=26380, ge=1, le=65535)
+    ray_dashboard_host: str = "127.0.0.1"
+    ray_dashboard_port: int = Field(default=8265, ge=1, le=65535)
+    ray_address: str | None = None
+    namespace: str = "inplay"
+
+    snapshot_every: int = Field(default=5000, ge=1)
+    commit_batch_max: int = Field(default=1024, ge=1)
+    default_in_play_delay_s: float = Field(default=5.0, ge=0)
+    default_max_liability: Decimal = Decimal("100000.00")
+    default_max_stake: Decimal = Decimal("10000.00")
+    default_max_payout: Decimal = Decimal("250000.00")
+
+    token_ttl_s: int = Field(default=12 * 3600, ge=60)
+    cooling_off_s: int = Field(default=7 * 24 * 3600, ge=0)
+    idempotency_ttl_s: int = Field(default=7 * 24 * 3600, ge=24 * 3600)
+    rate_limit_per_s: float = Field(default=20.0, gt=0)
+    rate_limit_burst: int = Field(default=40, ge=1)
+
+    bet_batch_window_ms: float = Field(default=2.0, ge=0)
+    bet_batch_max: int = Field(default=256, ge=1)
+    bet_max_pending: int = Field(default=4096, ge=1)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
+
+    def secret(self, name: str, nbytes: int = 32) -> str:
+        """A secret of this home, generated on first use and kept (mode 0600)."""
+        path = self.secrets_dir / name
+        if path.exists():
+            return path.read_text().strip()
+        self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        value = secrets.token_urlsafe(nbytes)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        return value
+
+
+_ENV_PREFIX = "INPLAY_"
+
+
+def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
+    fields = Settings.model_fields
+    out: dict[str, Any] = {}
+    for name in fields:
+        key = _ENV_PREFIX + name.upper()
+        if key in env:
+            out[name] = env[key]
+    if env.get("REDIS_URL"):
+        out["redis_url"] = env["REDIS_URL"]
+    return out
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings from defaults, the optional TOML file, the environment, overrides."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, Any] = {}
+    home = Path(env.get("INPLAY_HOME") or overrides.get("home") or Path.home() / ".inplay")
+    config_file = Path(env.get("INPLAY_CONFIG") or home / "config.toml")
+    if config_file.exists():
+        values.update(tomllib.loads(config_file.read_text()))
+    values.update(_env_overrides(env))
+    values["home"] = home
+    values.update(overrides)
+    return Settings.model_validate(values)

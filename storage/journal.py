@@ -1,0 +1,259 @@
+"""The event journal in Redis: an append-only stream per event, fenced, hash-chained.
+
+Keys (one hash tag per event, so every script touches one slot and Redis Cluster works):
+
+- ``{ev:<id>}:journal`` stream; entry ``<seq>-0`` holds ``e`` (the encoded event) and ``h``
+  (sha256 of the previous entry's hash + this payload: a chain the audit trail signs);
+- ``{ev:<id>}:head`` hash: ``seq``, ``hash`` and ``epoch`` of the last append;
+- ``{ev:<id>}:epoch`` the fencing token; each actor incarnation INCRs it and every append
+  checks it atomically, so a zombie predecessor can never write;
+- ``{ev:<id>}:snap`` the latest snapshot (JSON: ``seq``, ``hash``, ``state``), written by the
+  same atomic append that reaches it;
+- ``{ev:<id>}:bets`` hash: bet id → outcome record (the idempotency index and bet lookups).
+
+One ``append`` is ONE round trip whatever the number of entries (group commit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import orjson
+import redis
+import redis.asyncio as aioredis
+
+GENESIS = "0" * 64
+
+APPEND_LUA = """
+local current = redis.call('GET', KEYS[1])
+if current ~= ARGV[1] then
+  return redis.error_reply('FENCED epoch ' .. tostring(current) .. ' replaced ' .. ARGV[1])
+end
+local seq = tonumber(redis.call('HGET', KEYS[3], 'seq') or '0')
+if seq ~= tonumber(ARGV[2]) then
+  return redis.error_reply('SEQ_CONFLICT head is ' .. seq .. ' not ' .. ARGV[2])
+end
+local n = tonumber(ARGV[3])
+local i = 4
+local records = {}
+for k = 1, n do
+  seq = seq + 1
+  redis.call('XADD', KEYS[2], seq .. '-0', 'e', ARGV[i], 'h', ARGV[i + 1])
+  if ARGV[i + 2] ~= '' then
+    records[#records + 1] = ARGV[i + 2]
+    records[#records + 1] = ARGV[i + 3]
+  end
+  i = i + 4
+end
+if #records > 0 then
+  for j = 1, #records, 512 do
+    redis.call('HSET', KEYS[4], unpack(records, j, math.min(j + 511, #records)))
+  end
+end
+redis.call('HSET', KEYS[3], 'seq', seq, 'hash', ARGV[i], 'epoch', ARGV[1])
+if ARGV[i + 1] ~= '' then
+  redis.call('SET', KEYS[5], ARGV[i + 1])
+end
+return seq
+"""
+
+
+class JournalError(RuntimeError):
+    """The append was refused; the in-memory state must be rebuilt from Redis."""
+
+
+class Fenced(JournalError):
+    """A newer incarnation owns this event: this one must stop writing (and exit)."""
+
+
+class SeqConflict(JournalError):
+    """The journal head is not where this writer thought: someone else appended."""
+
+
+class ChainBroken(JournalError):
+    """An entry's hash does not follow from its predecessor: the journal was tampered with."""
+
+
+@dataclass(frozen=True)
+class JournalKeys:
+    event_id: str
+
+    def _key(self, suffix: str) -> str:
+        return f"{{ev:{self.event_id}}}:{suffix}"
+
+    @property
+    def journal(self) -> str:
+        return self._key("journal")
+
+    @property
+    def head(self) -> str:
+        return self._key("head")
+
+    @property
+    def epoch(self) -> str:
+        return self._key("epoch")
+
+    @property
+    def snapshot(self) -> str:
+        return self._key("snap")
+
+    @property
+    def bets(self) -> str:
+        return self._key("bets")
+
+    def append_keys(self) -> list[str]:
+        return [self.epoch, self.journal, self.head, self.bets, self.snapshot]
+
+
+def chain_hash(previous: str, payload: bytes) -> str:
+    return hashlib.sha256(previous.encode() + payload).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What one journaled event carries: the payload and, for bets, its index record."""
+
+    payload: bytes
+    bet_id: str = ""
+    record: bytes = b""
+
+
+@dataclass
+class Recovered:
+    """The journal as recovery found it."""
+
+    snapshot: dict[str, Any] | None
+    entries: list[tuple[int, bytes]]
+    seq: int
+    hash: str
+
+
+def _error(exc: redis.ResponseError) -> JournalError:
+    text = str(exc)
+    if "FENCED" in text:
+        return Fenced(text)
+    if "SEQ_CONFLICT" in text:
+        return SeqConflict(text)
+    return JournalError(text)
+
+
+class AsyncJournal:
+    """The writer side, used by the event actor on its event loop."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        event_id: str,
+        epoch: int,
+        *,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 100,
+    ) -> None:
+        self.client = client
+        self.keys = JournalKeys(event_id)
+        self.epoch = epoch
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
+        self._script = client.register_script(APPEND_LUA)
+
+    async def append(
+        self,
+        seq: int,
+        prev_hash: str,
+        entries: Sequence[Entry],
+        snapshot: dict[str, Any] | None = None,
+    ) -> tuple[int, str]:
+        """Append ``entries`` after ``seq`` in one round trip; returns the new (seq, hash).
+
+        ``snapshot`` is the state after these entries; it is stored with the same write.
+        """
+        args: list[Any] = [self.epoch, seq, len(entries)]
+        digest = prev_hash
+        for entry in entries:
+            digest = chain_hash(digest, entry.payload)
+            args += [entry.payload, digest, entry.bet_id, entry.record]
+        snap = b""
+        if snapshot is not None:
+            snap = orjson.dumps({"seq": seq + len(entries), "hash": digest, "state": snapshot})
+        args += [digest, snap]
+        try:
+            if self.wait_replicas:
+                new_seq = await self._append_and_wait(args)
+            else:
+                new_seq = await self._script(keys=self.keys.append_keys(), args=args)
+        except redis.ResponseError as exc:
+            raise _error(exc) from exc
+        return int(new_seq), digest
+
+    async def _append_and_wait(self, args: list[Any]) -> int:
+        async with self.client.pipeline(transaction=False) as pipe:
+            await self._script(keys=self.keys.append_keys(), args=args, client=pipe)
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+            new_seq, acked = await cast(Awaitable[list[Any]], pipe.execute())
+        if int(acked) < self.wait_replicas:
+            raise JournalError(f"only {acked} of {self.wait_replicas} replicas acknowledged")
+        return int(new_seq)
+
+    async def bet_records(self, bet_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The index records of those bets that exist (one HMGET)."""
+        if not bet_ids:
+            return {}
+        raw = await cast(Awaitable[list[Any]], self.client.hmget(self.keys.bets, list(bet_ids)))
+        return {b: orjson.loads(r) for b, r in zip(bet_ids, raw, strict=True) if r is not None}
+
+
+def take_epoch(client: redis.Redis, event_id: str) -> int:
+    """Fence out every earlier incarnation: from now on only this epoch may append."""
+    return int(cast(int, client.incr(JournalKeys(event_id).epoch)))
+
+
+def read_journal(
+    client: redis.Redis, event_id: str, after: int = 0, chunk: int = 10_000
+) -> Iterator[tuple[int, bytes, str]]:
+    """Entries with seq > ``after``, in order, as (seq, payload, hash)."""
+    key = JournalKeys(event_id).journal
+    start = f"{after + 1}-0"
+    while True:
+        rows = cast(list[Any], client.xrange(key, min=start, max="+", count=chunk))
+        if not rows:
+            return
+        for entry_id, fields in rows:
+            seq = int(entry_id.split(b"-")[0])
+            yield seq, fields[b"e"], fields[b"h"].decode()
+        start = f"({rows[-1][0].decode()}"
+
+
+def recover(client: redis.Redis, event_id: str, use_snapshot: bool = True) -> Recovered:
+    """The latest snapshot (if any) and the verified journal after it."""
+    keys = JournalKeys(event_id)
+    snapshot = None
+    seq, digest = 0, GENESIS
+    if use_snapshot:
+        raw = cast(bytes | None, client.get(keys.snapshot))
+        if raw is not None:
+            snapshot = orjson.loads(raw)
+            seq, digest = int(snapshot["seq"]), str(snapshot["hash"])
+    entries: list[tuple[int, bytes]] = []
+    for entry_seq, payload, entry_hash in read_journal(client, event_id, after=seq):
+        expected = chain_hash(digest, payload)
+        if entry_seq != seq + 1 or entry_hash != expected:
+            raise ChainBroken(f"event {event_id}: entry {entry_seq} does not follow {seq}")
+        entries.append((entry_seq, payload))
+        seq, digest = entry_seq, entry_hash
+    head = cast(dict[bytes, bytes], client.hgetall(keys.head))
+    if head and int(head[b"seq"]) != seq:
+        raise ChainBroken(f"event {event_id}: head says {head[b'seq']!r}, journal ends at {seq}")
+    return Recovered(snapshot, entries, seq, digest)
+
+
+def verify_chain(client: redis.Redis, event_id: str) -> int:
+    """Walk the whole journal from genesis; returns its length or raises ChainBroken."""
+    seq, digest = 0, GENESIS
+    for entry_seq, payload, entry_hash in read_journal(client, event_id):
+        if entry_seq != seq + 1 or entry_hash != chain_hash(digest, payload):
+            raise ChainBroken(f"event {event_id}: entry {entry_seq} breaks the chain")
+        seq, digest = entry_seq, entry_hash
+    return seq

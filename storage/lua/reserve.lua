@@ -1,0 +1,51 @@
+-- reserve a stake (OP = bet id): ARGV[5] cents, [6] product, [7] blocked "|JUR:product|"
+-- table, [8] loss window ms. Every player-protection rule is checked here, in the same atomic
+-- step that moves the money, so no cache can lag behind an exclusion or a limit change.
+local r = replay()
+if r then return r end
+local a = account()
+if not a then return unknown_account() end
+local amount, product = tonumber(ARGV[5]), ARGV[6]
+
+local function refusal()
+  if a.status ~= 'open' then return fail('ACCOUNT_CLOSED', 'the account is closed') end
+  if a.excl_until > NOW then
+    return fail('SELF_EXCLUDED', 'the account is self-excluded', {excluded_until_ms = fmt(a.excl_until)})
+  end
+  if a.kyc ~= 'verified' then
+    return fail('KYC_REQUIRED', 'identity is not verified', {kyc_status = a.kyc or 'none'})
+  end
+  if string.find(ARGV[7], '|' .. a.jur .. ':' .. product .. '|', 1, true) then
+    return fail('JURISDICTION_BLOCKED', product .. ' is not allowed in ' .. a.jur,
+      {product = product, jurisdiction = a.jur})
+  end
+  local stake_max = limit('stake_max')
+  if stake_max and amount > stake_max then
+    return fail('LIMIT_EXCEEDED', 'the stake is above the stake_max limit',
+      {limit = 'stake_max', limit_cents = fmt(stake_max), remaining_cents = fmt(stake_max)})
+  end
+  local loss_max = limit('loss_daily')
+  if loss_max then
+    local lost = window_sum(K_LOSS, tonumber(ARGV[8]))
+    if lost + amount > loss_max then
+      return fail('LIMIT_EXCEEDED', 'the stake could exceed the loss_daily limit',
+        {limit = 'loss_daily', limit_cents = fmt(loss_max),
+         remaining_cents = fmt(math.max(0, loss_max - lost))})
+    end
+  end
+  local available = bal(AVAIL)
+  if available < amount then
+    return fail('INSUFFICIENT_FUNDS', 'available balance is lower than the stake',
+      {available_cents = fmt(available), requested_cents = fmt(amount)})
+  end
+  return nil
+end
+
+local refused = refusal()
+if refused then return store(refused, TTL) end
+local seq = post('reserve', amount, {{AVAIL, RESERVED, amount}})
+redis.call('HSET', K_RES, OP, fmt(amount) .. '|' .. product .. '|' .. fmt(NOW))
+-- a stake counts as a potential loss from the moment it is reserved
+redis.call('ZADD', K_LOSS, NOW, '+|' .. OP .. '|' .. fmt(amount))
+redis.call('ZREMRANGEBYSCORE', K_LOSS, '-inf', '(' .. fmt(NOW - tonumber(ARGV[8])))
+return store(receipt('reserve', 'reserved', amount, seq, {product = product}), TTL)
