@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -303,6 +304,7 @@ class EventActor:
             "queued": self._queue.qsize(),
             "held": len(self.book.state.held),
             "fenced": self._fenced,
+            "pid": os.getpid(),
         }
 
     async def ping(self) -> bool:
