@@ -119,6 +119,13 @@ class PlaceBet:
     policy: OddsPolicy = OddsPolicy.NONE
     price_version: int | None = None
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # crossing a process boundary: plain strings pickle ~10x faster than Decimals + enum
+        return _place_bet_from_wire, (
+            self.bet_id, self.account_id, self.market_id, self.selection_id, str(self.stake),
+            str(self.price), self.policy.value, self.price_version,
+        )
+
     def fingerprint(self) -> str:
         body = "|".join(
             (
@@ -127,6 +134,14 @@ class PlaceBet:
             )
         )
         return hashlib.blake2b(body.encode(), digest_size=12).hexdigest()
+
+
+def _place_bet_from_wire(
+    bet_id: str, account_id: str, market_id: str, selection_id: str, stake: str, price: str,
+    policy: str, price_version: int | None,
+) -> PlaceBet:
+    return PlaceBet(bet_id, account_id, market_id, selection_id, Decimal(stake), Decimal(price),
+                    OddsPolicy(policy), price_version)
 
 
 def _canon(value: Decimal) -> str:
@@ -307,7 +322,7 @@ def _limit_refusal(
     return None
 
 
-def decide_bet(state: BookState, cmd: PlaceBet, now: float) -> BookEvent:
+def decide_bet(state: BookState, cmd: PlaceBet, now: float) -> BetDecision:
     """Accept, hold (in-play delay) or reject a validated bet; journal whichever it is."""
     market = validate_bet(state, cmd)
     terms = BetTerms(
@@ -328,7 +343,7 @@ def decide_bet(state: BookState, cmd: PlaceBet, now: float) -> BookEvent:
     return BetAccepted(terms, price, market.version, now)
 
 
-def recheck_held(state: BookState, held: BetHeld, now: float) -> BookEvent:
+def recheck_held(state: BookState, held: BetHeld, now: float) -> BetDecision:
     """After the delay: reject if suspended meanwhile, the score changed, or the price moved."""
     terms = held.terms
     market = state.markets[terms.market_id]
@@ -634,24 +649,27 @@ def market_spec(
 # ---------------------------------------------------------------- the book with its index
 
 
+BetDecision = BetAccepted | BetHeld | BetRejected
+
+
 class Book:
-    """State plus a bet index (bet id → outcome record) for idempotent placement.
+    """State plus a bet index (bet id → its latest decision) for idempotent placement.
 
     The actor hands in the slice of the durable index a batch needs; tests use a plain dict.
     Every method decides, applies, and returns the events to journal, in order.
     """
 
     def __init__(
-        self, event_id: str, index: MutableMapping[str, dict[str, Any]] | None = None
+        self, event_id: str, index: MutableMapping[str, BetDecision] | None = None
     ) -> None:
         self.state = BookState(event_id)
-        self.index: MutableMapping[str, dict[str, Any]] = {} if index is None else index
+        self.index: MutableMapping[str, BetDecision] = {} if index is None else index
 
     def _commit(self, events: list[BookEvent]) -> list[BookEvent]:
         for event in events:
             apply(self.state, event)
             if isinstance(event, (BetAccepted, BetHeld, BetRejected)):
-                self.index[event.terms.bet_id] = bet_record(self.state.event_id, event)
+                self.index[event.terms.bet_id] = event
         return events
 
     def replay(self, events: Iterable[BookEvent]) -> None:
@@ -659,21 +677,28 @@ class Book:
         for event in events:
             apply(self.state, event)
 
-    def place(self, cmd: PlaceBet, now: float) -> tuple[dict[str, Any], list[BookEvent]]:
-        """The bet's outcome record and the events to journal (none on idempotent replay).
+    def place(self, cmd: PlaceBet, now: float) -> tuple[BetDecision, list[BookEvent]]:
+        """The bet's decision and the events to journal (none on idempotent replay).
 
         Structural errors (unknown market, off-ladder price, reused key) raise BettingError.
         """
         existing = self.index.get(cmd.bet_id)
         if existing is not None:
-            if existing["fp"] != cmd.fingerprint():
+            if existing.terms.fingerprint != cmd.fingerprint():
                 raise errors.IdempotencyKeyReused(
                     f"bet {cmd.bet_id} was placed with another body", bet_id=cmd.bet_id
                 )
             return existing, []
         event = decide_bet(self.state, cmd, now)
         self._commit([event])
-        return self.index[cmd.bet_id], [event]
+        return event, [event]
+
+    def place_record(
+        self, cmd: PlaceBet, now: float
+    ) -> tuple[dict[str, Any], list[BookEvent]]:
+        """``place`` with the outcome as the client sees it."""
+        decision, events = self.place(cmd, now)
+        return bet_record(self.state.event_id, decision), events
 
     def release_due(self, now: float) -> list[BookEvent]:
         events: list[BookEvent] = []

@@ -24,14 +24,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import orjson
 import redis
-import redis.asyncio as aioredis
 
 from actors import errors
 from actors.book import (
     Book,
     PlaceBet,
+    bet_record,
     event_view,
     exposure_view,
     next_due,
@@ -49,6 +48,7 @@ from actors.book_events import (
     decode,
     encode,
 )
+from storage.redis_client import async_client
 from storage.journal import AsyncJournal, Entry, Fenced, JournalError, recover, take_epoch
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,26 @@ class ActorConfig:
 
 
 @dataclass
+class LoadedBook:
+    book: Book
+    seq: int
+    hash: str
+    snapshot_seq: int
+    replayed: int
+
+
+def load_book(client: redis.Redis, event_id: str, use_snapshot: bool = True) -> LoadedBook:
+    """The latest snapshot plus the journal after it, folded into a book (recovery)."""
+    found = recover(client, event_id, use_snapshot=use_snapshot)
+    book = Book(event_id)
+    if found.snapshot is not None:
+        book.state = state_from_dict(found.snapshot["state"])
+    snapshot_seq = int(found.snapshot["seq"]) if found.snapshot else 0
+    book.replay(decode(payload) for _, payload in found.entries)
+    return LoadedBook(book, found.seq, found.hash, snapshot_seq, len(found.entries))
+
+
+@dataclass
 class _Command:
     kind: str
     args: Any
@@ -92,13 +112,14 @@ class EventActor:
         started = time.perf_counter()
         self.replayed = self._load()
         self.recovery_s = time.perf_counter() - started
-        self._client = aioredis.Redis.from_url(config.redis_url, socket_timeout=30)
+        self._client = async_client(config.redis_url, socket_timeout=30)
         self._journal = AsyncJournal(
             self._client, event_id, self.epoch,
             wait_replicas=config.wait_replicas, wait_timeout_ms=config.wait_timeout_ms,
         )
         self._queue: asyncio.Queue[_Command] = asyncio.Queue()
         self._fenced = False
+        self._payloads: dict[str, bytes] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due: float | None = None
         self._consumer = asyncio.get_running_loop().create_task(self._consume())
@@ -112,14 +133,10 @@ class EventActor:
 
     def _load(self) -> int:
         """Rebuild the book from Redis (sync: runs in __init__ and in a thread on reload)."""
-        found = recover(self._sync, self.event_id)
-        self.book = Book(self.event_id)
-        if found.snapshot is not None:
-            self.book.state = state_from_dict(found.snapshot["state"])
-        self.snapshot_seq = int(found.snapshot["seq"]) if found.snapshot else 0
-        self.book.replay(decode(payload) for _, payload in found.entries)
-        self.seq, self.hash = found.seq, found.hash
-        return len(found.entries)
+        loaded = load_book(self._sync, self.event_id)
+        self.book, self.seq, self.hash = loaded.book, loaded.seq, loaded.hash
+        self.snapshot_seq = loaded.snapshot_seq
+        return loaded.replayed
 
     async def _reload(self) -> None:
         delay = 0.05
@@ -155,7 +172,7 @@ class EventActor:
                         cmd.future.set_exception(errors.Unavailable(str(exc)))
 
     async def _process(self, batch: list[_Command]) -> None:
-        await self._prefetch_records(batch)
+        await self._prefetch_decisions(batch)
         now = self.clock()
         results: list[tuple[_Command, Any, bool]] = []
         events: list[BookEvent] = []
@@ -177,18 +194,18 @@ class EventActor:
                 cmd.future.set_exception(value)
         self._schedule_release()
 
-    async def _prefetch_records(self, batch: list[_Command]) -> None:
-        """Load the index records of the batch's bet ids (one HMGET) for idempotent replay."""
+    async def _prefetch_decisions(self, batch: list[_Command]) -> None:
+        """Load the batch's already-decided bets (one HMGET) for idempotent replay."""
         self.book.index.clear()
-        bet_ids = [c.args.bet_id for c in batch if c.kind == "bet"]
+        bet_ids = [b.bet_id for c in batch if c.kind == "bets" for b in c.args]
         if bet_ids:
-            self.book.index.update(await self._journal.bet_records(bet_ids))
+            found = await self._journal.bet_payloads(bet_ids)
+            self.book.index.update({k: decode(v) for k, v in found.items()})  # type: ignore[misc]
 
     def _decide(self, cmd: _Command, now: float) -> tuple[Any, list[BookEvent]]:
         book = self.book
-        if cmd.kind == "bet":
-            record, events = book.place(cmd.args, now)
-            return record, events
+        if cmd.kind == "bets":
+            return self._decide_bets(cmd.args, now)
         if cmd.kind == "release":
             return None, book.release_due(now)
         if cmd.kind == "view":
@@ -200,8 +217,26 @@ class EventActor:
         # the view as of this command; it is only sent once the batch is durable
         return event_view(book.state), produced
 
+    def _decide_bets(self, bets: list[PlaceBet], now: float) -> tuple[Any, list[BookEvent]]:
+        """Each bet's journal payload (or an error dict) and the events to append."""
+        out: list[bytes | dict[str, Any]] = []
+        produced: list[BookEvent] = []
+        for cmd in bets:
+            try:
+                decision, events = self.book.place(cmd, now)
+            except errors.BettingError as exc:
+                out.append({"error": exc.to_dict()})
+                continue
+            payload = encode(decision)
+            if events:
+                produced.append(decision)
+                self._payloads[cmd.bet_id] = payload
+            out.append(payload)
+        return out, produced
+
     async def _append(self, events: list[BookEvent], batch: list[_Command]) -> bool:
-        entries = [_entry(ev, self.book.index) for ev in events]
+        entries = [self._entry(ev) for ev in events]
+        self._payloads.clear()
         new_seq = self.seq + len(entries)
         snapshot = None
         if new_seq - self.snapshot_seq >= self.config.snapshot_every:
@@ -232,6 +267,14 @@ class EventActor:
         log.warning("event %s: %s; rebuilding state from Redis", self.event_id, exc)
         await self._reload()
 
+    def _entry(self, event: BookEvent) -> Entry:
+        """Journal entry of an event; a bet's entry is indexed, and encoded only once."""
+        if isinstance(event, (BetAccepted, BetHeld, BetRejected)):
+            bet_id = event.terms.bet_id
+            payload = self._payloads.get(bet_id) or encode(event)
+            return Entry(payload, bet_id)
+        return Entry(encode(event))
+
     def _schedule_release(self) -> None:
         due = next_due(self.book.state)
         if due is None or (self._timer_due is not None and self._timer_due <= due):
@@ -249,18 +292,15 @@ class EventActor:
 
     # ------------------------------------------------------------ public methods
 
-    async def place_bets(self, bets: list[PlaceBet]) -> list[dict[str, Any]]:
-        """Decide a batch of bets in order; each result is a bet record or ``{"error": ...}``."""
-        futures = [self._submit("bet", bet) for bet in bets]
-        out: list[dict[str, Any]] = []
-        for result in await asyncio.gather(*futures, return_exceptions=True):
-            if isinstance(result, errors.BettingError):
-                out.append({"error": result.to_dict()})
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                out.append(result)
-        return out
+    async def place_bets(self, bets: list[PlaceBet]) -> list[bytes | dict[str, Any]]:
+        """Decide a batch of bets in order, durably; one result per bet, in order.
+
+        A result is the journal payload of the bet's decision (turn it into the client's
+        record with ``bet_outcome``) or ``{"error": {...}}`` for a structural refusal.
+        Raises ``Unavailable`` if the batch could not be journaled (outcome unknown).
+        """
+        result: list[bytes | dict[str, Any]] = await self._submit("bets", bets)
+        return result
 
     async def create_event(self, spec: EventCreated) -> dict[str, Any]:
         result: dict[str, Any] = await self._submit("create", spec)
@@ -311,13 +351,6 @@ class EventActor:
         return not self._fenced
 
 
-def _entry(event: BookEvent, index: Any) -> Entry:
-    """Journal entry of an event; a bet's entry also carries its index record."""
-    payload = encode(event)
-    if isinstance(event, (BetAccepted, BetHeld, BetRejected)):
-        bet_id = event.terms.bet_id
-        return Entry(payload, bet_id, orjson.dumps(index[bet_id]))
-    return Entry(payload)
 
 
 _OPERATOR: dict[str, Callable[[Book, Any, float], list[BookEvent]]] = {
@@ -327,6 +360,15 @@ _OPERATOR: dict[str, Callable[[Book, Any, float], list[BookEvent]]] = {
     "odds": lambda book, a, now: book.change_odds(a[0], a[1], now),
     "score": lambda book, score, now: book.set_score(score, now),
 }
+
+
+def bet_outcome(event_id: str, result: bytes | dict[str, Any]) -> dict[str, Any]:
+    """One ``place_bets`` result as the client sees it (a bet record, or ``{"error": ...}``)."""
+    if isinstance(result, dict):
+        return result
+    decision = decode(result)
+    assert isinstance(decision, (BetAccepted, BetHeld, BetRejected))
+    return bet_record(event_id, decision)
 
 
 def remote_event_actor(event_id: str, config: ActorConfig) -> Any:

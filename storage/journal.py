@@ -9,7 +9,8 @@ Keys (one hash tag per event, so every script touches one slot and Redis Cluster
   checks it atomically, so a zombie predecessor can never write;
 - ``{ev:<id>}:snap`` the latest snapshot (JSON: ``seq``, ``hash``, ``state``), written by the
   same atomic append that reaches it;
-- ``{ev:<id>}:bets`` hash: bet id → outcome record (the idempotency index and bet lookups).
+- ``{ev:<id>}:bets`` hash: bet id → the journal payload of the bet's latest decision (the
+  idempotency index, and bet lookups that need no actor).
 
 One ``append`` is ONE round trip whatever the number of entries (group commit).
 """
@@ -44,9 +45,9 @@ for k = 1, n do
   redis.call('XADD', KEYS[2], seq .. '-0', 'e', ARGV[i], 'h', ARGV[i + 1])
   if ARGV[i + 2] ~= '' then
     records[#records + 1] = ARGV[i + 2]
-    records[#records + 1] = ARGV[i + 3]
+    records[#records + 1] = ARGV[i]
   end
-  i = i + 4
+  i = i + 3
 end
 if #records > 0 then
   for j = 1, #records, 512 do
@@ -114,11 +115,10 @@ def chain_hash(previous: str, payload: bytes) -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    """What one journaled event carries: the payload and, for bets, its index record."""
+    """One journaled event; a bet's entry is also indexed under its bet id."""
 
     payload: bytes
     bet_id: str = ""
-    record: bytes = b""
 
 
 @dataclass
@@ -174,7 +174,7 @@ class AsyncJournal:
         digest = prev_hash
         for entry in entries:
             digest = chain_hash(digest, entry.payload)
-            args += [entry.payload, digest, entry.bet_id, entry.record]
+            args += [entry.payload, digest, entry.bet_id]
         snap = b""
         if snapshot is not None:
             snap = orjson.dumps({"seq": seq + len(entries), "hash": digest, "state": snapshot})
@@ -197,12 +197,12 @@ class AsyncJournal:
             raise JournalError(f"only {acked} of {self.wait_replicas} replicas acknowledged")
         return int(new_seq)
 
-    async def bet_records(self, bet_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The index records of those bets that exist (one HMGET)."""
+    async def bet_payloads(self, bet_ids: Sequence[str]) -> dict[str, bytes]:
+        """The indexed journal payloads of those bets that exist (one HMGET)."""
         if not bet_ids:
             return {}
         raw = await cast(Awaitable[list[Any]], self.client.hmget(self.keys.bets, list(bet_ids)))
-        return {b: orjson.loads(r) for b, r in zip(bet_ids, raw, strict=True) if r is not None}
+        return {b: r for b, r in zip(bet_ids, raw, strict=True) if r is not None}
 
 
 def take_epoch(client: redis.Redis, event_id: str) -> int:

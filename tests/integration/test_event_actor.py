@@ -14,8 +14,15 @@ import pytest
 import ray
 import redis
 
+from actors import errors
 from actors.book_events import BetAccepted, EventStatus, decode
-from actors.event_actor import ActorConfig, EventActor, actor_name, remote_event_actor
+from actors.event_actor import (
+    ActorConfig,
+    EventActor,
+    actor_name,
+    bet_outcome,
+    remote_event_actor,
+)
 from storage.embedded import EmbeddedRedis
 from storage.journal import recover, verify_chain
 from tests.support.factories import bet, match_winner_event
@@ -76,6 +83,7 @@ async def burst(actor: Any, prefix: str, batches: int, per_batch: int, clients: 
     """Concurrent clients place batches; returns acknowledged outcomes and unknown bet ids."""
     acked: dict[str, dict[str, Any]] = {}
     unknown: set[str] = set()
+    actor_event = ray.get(actor.stats.remote())["event_id"]
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(batches):
         queue.put_nowait(i)
@@ -85,16 +93,16 @@ async def burst(actor: Any, prefix: str, batches: int, per_batch: int, clients: 
             i = queue.get_nowait()
             cmds = [bet(f"{prefix}-{i}-{j}", stake="1", policy=_any()) for j in range(per_batch)]
             try:
-                results = await actor.place_bets.remote(cmds)
-            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+                raw = await actor.place_bets.remote(cmds)
+                results = [bet_outcome(actor_event, r) for r in raw]
+            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError,
+                    errors.Unavailable):
                 unknown.update(c.bet_id for c in cmds)
                 await asyncio.sleep(0.05)
                 continue
             for cmd, result in zip(cmds, results, strict=True):
-                if "error" in result:
-                    unknown.add(cmd.bet_id)  # UNAVAILABLE: outcome unknown
-                else:
-                    acked[cmd.bet_id] = result
+                assert "error" not in result, result
+                acked[cmd.bet_id] = result
 
     tasks = [asyncio.create_task(client()) for _ in range(clients)]
     if during is not None:
@@ -109,6 +117,11 @@ def _any() -> Any:
     return OddsPolicy.ANY
 
 
+def place(actor: Any, bets: list[Any]) -> list[dict[str, Any]]:
+    event_id = ray.get(actor.stats.remote())["event_id"]
+    return [bet_outcome(event_id, r) for r in ray.get(actor.place_bets.remote(bets))]
+
+
 def new_actor(url: str, event_id: str, **config: Any) -> Any:
     cfg = ActorConfig(redis_url=url, **config)
     actor = remote_event_actor(event_id, cfg)
@@ -119,7 +132,7 @@ def new_actor(url: str, event_id: str, **config: Any) -> Any:
 def test_restart_recovers_from_snapshot_plus_journal(redis_url: str, event_id: str) -> None:
     actor = new_actor(redis_url, event_id, snapshot_every=100)
     for i in range(5):
-        ray.get(actor.place_bets.remote([bet(f"r{i}-{j}", stake="2") for j in range(50)]))
+        place(actor, [bet(f"r{i}-{j}", stake="2") for j in range(50)])
     ray.get(actor.change_odds.remote("mw", {"home": Decimal("2.60")}))
     before = ray.get(actor.exposure.remote())
     view_before = ray.get(actor.view.remote())
@@ -129,7 +142,7 @@ def test_restart_recovers_from_snapshot_plus_journal(redis_url: str, event_id: s
     assert ray.get(actor.exposure.remote()) == before
     assert ray.get(actor.view.remote()) == view_before
     # idempotent after the restart too: the same bet is not taken twice
-    again = ray.get(actor.place_bets.remote([bet("r0-0", stake="2")]))[0]
+    again = place(actor, [bet("r0-0", stake="2")])[0]
     assert again["status"] == "accepted" and ray.get(actor.stats.remote())["seq"] == 252
 
 
@@ -151,7 +164,7 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_bet(redis_url: str, event_i
         assert journal.get(bet_id) == "BetAccepted", (bet_id, record)
     # a retry of an unknown outcome returns what the journal says, never a second bet
     retry = [bet(b, stake="1", policy=_any()) for b in sorted(unknown)[:200]]
-    results = ray.get(actor.place_bets.remote(retry))
+    results = place(actor, retry)
     for cmd, result in zip(retry, results, strict=True):
         assert result["status"] == "accepted"
         assert journal.get(cmd.bet_id) in (None, "BetAccepted")
@@ -164,18 +177,18 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_bet(redis_url: str, event_i
 
 def test_a_fenced_zombie_cannot_write(redis_url: str, event_id: str) -> None:
     zombie = new_actor(redis_url, event_id)
-    assert ray.get(zombie.place_bets.remote([bet("z1")]))[0]["status"] == "accepted"
+    assert place(zombie, [bet("z1")])[0]["status"] == "accepted"
     # a successor for the same event starts (as after a partition): it takes a new epoch
     successor = ray.remote(EventActor).options(num_cpus=0).remote(
         event_id, ActorConfig(redis_url=redis_url))
     assert ray.get(successor.stats.remote())["epoch"] == 2
-    result = ray.get(zombie.place_bets.remote([bet("z2")]))[0]
-    assert result["error"]["code"] == "UNAVAILABLE"
+    with pytest.raises(Exception, match="replaced"):
+        place(zombie, [bet("z2")])
     assert ray.get(zombie.ping.remote()) is False
     with pytest.raises(Exception, match="replaced"):
         ray.get(zombie.set_score.remote("1-0"))
     assert "z2" not in journal_outcomes(redis_url, event_id)
-    assert ray.get(successor.place_bets.remote([bet("z3")]))[0]["status"] == "accepted"
+    assert place(successor, [bet("z3")])[0]["status"] == "accepted"
     ray.kill(successor)
 
 
@@ -197,7 +210,7 @@ def test_kill_9_redis_during_a_burst_loses_nothing_acknowledged(
     for bet_id in acked:
         assert journal.get(bet_id) == "BetAccepted", bet_id
     # the actor rebuilt itself from Redis and serves again
-    later = ray.get(actor.place_bets.remote([bet("after", stake="1")]))[0]
+    later = place(actor, [bet("after", stake="1")])[0]
     assert later["status"] == "accepted"
 
 
@@ -207,12 +220,12 @@ def test_in_play_delay_releases_by_itself_even_after_a_restart(
     actor = remote_event_actor(event_id, ActorConfig(redis_url=redis_url))
     ray.get(actor.create_event.remote(match_winner_event(event_id, delay_s=1.0)))
     ray.get(actor.set_status.remote(EventStatus.IN_PLAY.value))
-    held = ray.get(actor.place_bets.remote([bet("d1"), bet("d2", price="2.40")]))
+    held = place(actor, [bet("d1"), bet("d2", price="2.40")])
     assert held[0]["status"] == "pending" and held[1]["code"] == "PRICE_CHANGED"
     restart(actor)  # the held bet must survive and still be released
     deadline = time.monotonic() + 10
     while journal_outcomes(redis_url, event_id).get("d1") != BetAccepted.__name__:
         assert time.monotonic() < deadline, "held bet was never released"
         time.sleep(0.1)
-    record = ray.get(actor.place_bets.remote([bet("d1")]))[0]
+    record = place(actor, [bet("d1")])[0]
     assert record["status"] == "accepted" and record["accepted_at"] >= record["placed_at"] + 1.0

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
 import pytest
 import redis
 import redis.asyncio as aioredis
 
 from actors.book import Book, state_to_dict
-from actors.book_events import encode
+from actors.book_events import BetAccepted, decode, encode
 from storage.journal import (
     GENESIS,
     AsyncJournal,
@@ -29,8 +28,8 @@ from tests.support.factories import bet, match_winner_event
 def _entries(book: Book, n: int, start: int = 0) -> list[Entry]:
     out = []
     for i in range(start, start + n):
-        record, events = book.place(bet(f"b{i}", stake="1"), now=float(i))
-        out.append(Entry(encode(events[0]), f"b{i}", orjson.dumps(record)))
+        _, events = book.place(bet(f"b{i}", stake="1"), now=float(i))
+        out.append(Entry(encode(events[0]), f"b{i}"))
     return out
 
 
@@ -45,8 +44,9 @@ async def test_group_commit_appends_a_batch_and_indexes_bets(redis_url: str) -> 
     assert seq == 101
     assert sync.xlen(JournalKeys("j1").journal) == 101
     assert verify_chain(sync, "j1") == 101
-    records = await journal.bet_records(["b0", "b99", "missing"])
-    assert set(records) == {"b0", "b99"} and records["b0"]["status"] == "accepted"
+    payloads = await journal.bet_payloads(["b0", "b99", "missing"])
+    assert set(payloads) == {"b0", "b99"}
+    assert isinstance(decode(payloads["b0"]), BetAccepted)
     found = recover(sync, "j1")
     assert found.seq == 101 and found.hash == digest and found.snapshot is None
     await client.aclose()

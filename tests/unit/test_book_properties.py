@@ -69,7 +69,7 @@ class BookMachine(RuleBasedStateMachine):
         cmd = PlaceBet(key, account, where[0], where[1], stake, price, policy)
         self.now += 0.1
         try:
-            record, events = self.book.place(cmd, self.now)
+            record, events = self.book.place_record(cmd, self.now)
         except errors.IdempotencyKeyReused:
             assert self.bodies[key].fingerprint() != cmd.fingerprint()
             return
@@ -90,7 +90,7 @@ class BookMachine(RuleBasedStateMachine):
     def replay_same_body(self, key: str) -> None:
         if key not in self.bodies:
             return
-        record, events = self.book.place(self.bodies[key], self.now)
+        record, events = self.book.place_record(self.bodies[key], self.now)
         assert events == []
         assert record["bet_id"] == key and record["fp"] == self.first_outcome[key]["fp"]
 
