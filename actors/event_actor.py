@@ -48,8 +48,8 @@ from actors.book_events import (
     decode,
     encode,
 )
-from storage.redis_client import async_client
 from storage.journal import AsyncJournal, Entry, Fenced, JournalError, recover, take_epoch
+from storage.redis_client import async_client
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
@@ -353,7 +353,6 @@ class Statement:
     closing_balance: Decimal
     entries: int = 0
     currency: str = "AUD"
-    extra: dict[str, Decimal] = field(default_factory=dict)
 
 
 def month_bounds_ms(month: str) -> tuple[int, int]:
@@ -425,8 +424,3 @@ def is_month(text: str) -> bool:
     except ValueError:
         return False
     return len(text) == 7
-
-
-def days_between(a: datetime, b: datetime) -> float:
-    """Days from ``a`` to ``b`` (for messages)."""
-    return (b - a) / timedelta(days=1)

@@ -104,7 +104,8 @@ class _ForwardingReceiver:
     def __init__(self, receiver: RTCRtpReceiver, on_packet: RtpHandler) -> None:
         self._receiver = receiver
         self._on_packet = on_packet
-        self._codecs: dict[int, RTCRtpCodecParameters] = _private(receiver, RTCRtpReceiver, "codecs")
+        self._codecs: dict[int, RTCRtpCodecParameters] = _private(
+            receiver, RTCRtpReceiver, "codecs")
         self._streams: dict[int, StreamStatistics] = _private(
             receiver, RTCRtpReceiver, "remote_streams"
         )

@@ -18,7 +18,7 @@ import av
 import httpx
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.codecs.h264 import h264_depayload
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from media import aiortc_adapter as adapter
@@ -56,7 +56,7 @@ def http_signal(url: str, token: str | None = None, timeout: float = 10.0) -> Si
     return signal
 
 
-def _h264_preferences() -> list:  # type: ignore[type-arg]
+def _h264_preferences() -> list[RTCRtpCodecCapability]:
     caps = RTCRtpSender.getCapabilities("video").codecs
     return [c for c in caps if c.mimeType == "video/H264"
             and c.parameters.get("profile-level-id") == "42e01f"]
@@ -95,7 +95,7 @@ class WhepViewer:
         self._clock = clock
         self._payloads: list[bytes] = []
         self._stamp: CaptureStamp | None = None
-        self._decoder: av.CodecContext | None = None
+        self._decoder: av.VideoCodecContext | None = None
         self._last_packet = time.monotonic()
         self._watchdog: asyncio.Task[None] | None = None
 
@@ -104,7 +104,7 @@ class WhepViewer:
         self.pc = RTCPeerConnection()
         transceiver = self.pc.addTransceiver("video", direction="recvonly")
         adapter.intercept_receiver(transceiver.receiver, self._on_packet)
-        self._decoder = av.CodecContext.create("h264", "r") if self.decode else None
+        self._decoder = av.VideoCodecContext.create("h264", "r") if self.decode else None
         await self.pc.setLocalDescription(await self.pc.createOffer())
         answer = await signal(self.pc.localDescription.sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))

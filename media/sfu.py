@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamTrack
 from aiortc.clock import current_ntp_time
+from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecCapability,
     RTCRtpCodecParameters,
@@ -126,6 +126,7 @@ class SourceStream:
         self._limiter = KeyframeLimiter(settings.keyframe_min_interval_s)
         self._deferred = False
         self._last_seq = 0
+        self._tasks: set[asyncio.Future[None]] = set()
 
     async def publish(self, packet: RtpPacket) -> None:
         """Forward one packet from the publisher (or upstream pipe) to every sink."""
@@ -152,7 +153,9 @@ class SourceStream:
         if self.kind != "video":
             return
         if self._limiter.allow():
-            asyncio.ensure_future(self._request_keyframe())
+            task = asyncio.ensure_future(self._request_keyframe())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         elif not self._deferred:
             self._deferred = True
             asyncio.get_running_loop().call_later(self._limiter.remaining(), self._fire_deferred)
@@ -230,8 +233,8 @@ class ViewerOutput:
 
     def _on_ready(self, parameters: RTCRtpSendParameters) -> None:
         codec = parameters.codecs[0]
-        self._payload_type = codec.payloadType
-        self._mid = parameters.muxId
+        self._payload_type = codec.payloadType or 0
+        self._mid = parameters.muxId or None
         self._extensions = adapter.header_extensions_map(parameters)
         ext_ids = tuple((e.id, e.uri) for e in parameters.headerExtensions)
         self._profile = (self._payload_type, ext_ids, self._mid)

@@ -157,7 +157,7 @@ class SyntheticVideoTrack(MediaStreamTrack):
         """A slowly changing score so the demo looks alive."""
         return f"{self._index // 750 % 10}-{self._index // 1125 % 10}"
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:
         if self._frame_limit is not None and self._index >= self._frame_limit:
             self.stop()
             raise MediaStreamError

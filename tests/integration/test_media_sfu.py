@@ -16,8 +16,8 @@ from media.synthetic import SyntheticVideoTrack
 FRAMES = 50
 
 
-async def _wait_for(predicate: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+async def _wait_for(predicate: object, limit_s: float = 10.0) -> None:
+    deadline = time.monotonic() + limit_s
     while not predicate():  # type: ignore[operator]
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.05)
@@ -48,7 +48,7 @@ async def test_viewers_receive_every_frame_without_transcoding() -> None:
         await viewer.start(lambda o: _whep(sfu, o))
     await _wait_for(lambda: all(o._ready for o in sfu.viewer_outputs()))
     gate.set()
-    await _wait_for(lambda: all(len(v.frames) >= FRAMES for v in viewers), timeout=15)
+    await _wait_for(lambda: all(len(v.frames) >= FRAMES for v in viewers), limit_s=15)
     for viewer in viewers:
         assert [f.stamp.frame_index for f in viewer.frames] == list(range(FRAMES))
     # The decoding viewer read the capture time from pixels; glass-to-glass is plausible.
@@ -71,13 +71,14 @@ async def test_codec_probe_sees_a_decoding_peer() -> None:
     pc = RTCPeerConnection()
     pc.addTransceiver("video", direction="recvonly")
     got: list[object] = []
+    tasks: list[asyncio.Future[None]] = []
 
     @pc.on("track")
     def on_track(track: object) -> None:
         async def read() -> None:
             got.append(await track.recv())  # type: ignore[attr-defined]
 
-        asyncio.ensure_future(read())
+        tasks.append(asyncio.ensure_future(read()))
 
     await pc.setLocalDescription(await pc.createOffer())
     answer = await _whep(sfu, pc.localDescription.sdp)
