@@ -1,0 +1,294 @@
+"""Ray actors for media: `media:<region>` owns publishers, HLS and K relays
+`media-relay:<region>:<n>` (each its own process) that serve the WebRTC viewers.
+
+Media actors are placed on nodes carrying the region (custom resource `region:<name>`) and run
+in their own processes: video never shares a process with betting. All in namespace `inplay`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from media import codec_probe
+from media.hls import FrameAssembler, HlsPackager, HlsSettings
+from media.pipe import PipeInput, PipeOutput
+from media.playlist import Tier
+from media.qos import TierStats, latency_summary, rate
+from media.sfu import ForwardingSfu, MediaSettings, NoPublisher, SourceStream
+
+NAMESPACE = "inplay"
+
+
+def region_actor_name(region: str) -> str:
+    """Name of a region's media actor."""
+    return f"media:{region}"
+
+
+def relay_actor_name(region: str, index: int) -> str:
+    """Name of a region's n-th relay actor."""
+    return f"media-relay:{region}:{index}"
+
+
+def placement_options(region: str) -> dict[str, Any]:
+    """Pin to the region's nodes when the cluster advertises the region resource."""
+    resource = f"region:{region}"
+    if resource in ray.cluster_resources():
+        return {"resources": {resource: 0.01}}
+    return {}
+
+
+def _host() -> str:
+    return socket.gethostbyname(socket.gethostname())
+
+
+def _sfu_stats(sfu: ForwardingSfu) -> dict[str, Any]:
+    outputs = sfu.viewer_outputs()
+    return {"viewers": sfu.viewer_count,
+            "sent_packets": sum(o.sent_packets for o in outputs),
+            "dropped": sum(o.dropped for o in outputs),
+            "retransmitted": sum(o.retransmitted for o in outputs)}
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class MediaRelayActor:
+    """One relay process: receives events' streams by pipe and serves WHEP viewers."""
+
+    def __init__(self, region: str, index: int, settings: MediaSettings | None = None) -> None:
+        codec_probe.install()
+        self.region, self.index = region, index
+        self._settings = settings or MediaSettings()
+        self._sfus: dict[str, ForwardingSfu] = {}
+        self._inputs: list[PipeInput] = []
+
+    async def ping(self) -> str:
+        """Liveness."""
+        return "pong"
+
+    async def attach(self, event_id: str, kind: str, codec: Any) -> tuple[str, int]:
+        """Start receiving one stream of an event; return the UDP address to pipe it to."""
+        sfu = self._sfus.setdefault(event_id, ForwardingSfu(self._settings))
+        holder: dict[str, SourceStream] = {}
+        pipe = PipeInput(lambda packet: holder["stream"].publish(packet))
+        holder["stream"] = sfu.attach_source(kind, codec, pipe.request_keyframe)
+        self._inputs.append(pipe)
+        return await pipe.open(_host())
+
+    async def whep(self, event_id: str, offer_sdp: str) -> tuple[str, str]:
+        """A viewer's offer -> (session id, answer)."""
+        sfu = self._sfus.get(event_id)
+        if sfu is None:
+            raise NoPublisher(event_id)
+        return await sfu.subscribe(offer_sdp)
+
+    async def end_session(self, event_id: str, session_id: str) -> None:
+        """DELETE of a WHEP session."""
+        await self._sfus[event_id].close_session(session_id)
+
+    async def viewer_count(self) -> int:
+        """Viewers over all events."""
+        return sum(s.viewer_count for s in self._sfus.values())
+
+    async def stats(self, event_id: str) -> dict[str, Any]:
+        """Per-event forwarding stats plus codec work done in this process (must stay 0)."""
+        sfu = self._sfus.get(event_id)
+        base = _sfu_stats(sfu) if sfu else {"viewers": 0}
+        rtts = await _rtts(sfu) if sfu else []
+        return {**base, "rtt_ms": rtts, "codec_calls": codec_probe.total(), "index": self.index}
+
+
+async def _rtts(sfu: ForwardingSfu) -> list[float]:
+    values: list[float] = []
+    for output in sfu.viewer_outputs():
+        report = await output.sender.getStats()
+        values += [1000 * s.roundTripTime for s in report.values()
+                   if getattr(s, "type", "") == "remote-inbound-rtp" and s.roundTripTime]
+    return values
+
+
+@dataclass
+class EventMedia:
+    """Everything the region actor keeps for one event (transient: media is live only)."""
+
+    sfu: ForwardingSfu
+    hls: HlsPackager
+    assembler: FrameAssembler = field(default_factory=FrameAssembler)
+    pipes: dict[int, list[PipeOutput]] = field(default_factory=dict)
+    whep_sessions: dict[str, int] = field(default_factory=dict)
+    hooked: set[int] = field(default_factory=set)
+    latencies: list[float] = field(default_factory=list)
+
+
+class _HlsSink:
+    """Feeds the region's video stream into the single remux (and samples ingest latency)."""
+
+    def __init__(self, media: EventMedia) -> None:
+        self._media = media
+
+    async def forward(self, packet: Any, is_keyframe_start: bool) -> None:
+        unit = self._media.assembler.push(packet.payload, packet.timestamp, bool(packet.marker))
+        if unit is not None:
+            self._media.hls.push(unit)
+            if unit.capture_time is not None:
+                self._media.latencies = [*self._media.latencies[-249:],
+                                         time.time() - unit.capture_time]
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class RegionMediaActor:
+    """A region's media actor: WHIP publishers, the HLS remux, and the relays."""
+
+    def __init__(self, region: str, viewers_per_relay: int = 150,
+                 hls: HlsSettings | None = None, settings: MediaSettings | None = None) -> None:
+        codec_probe.install()
+        self.region = region
+        self._per_relay = viewers_per_relay
+        self._hls_settings = hls or HlsSettings()
+        self._settings = settings or MediaSettings()
+        self._events: dict[str, EventMedia] = {}
+        self._relays: dict[int, Any] = {}
+        self._next_index = 0
+        self._lock = asyncio.Lock()
+
+    async def ping(self) -> str:
+        """Liveness."""
+        return "pong"
+
+    def _event(self, event_id: str) -> EventMedia:
+        if event_id not in self._events:
+            self._events[event_id] = EventMedia(ForwardingSfu(self._settings),
+                                                HlsPackager(self._hls_settings))
+        return self._events[event_id]
+
+    async def whip(self, event_id: str, offer_sdp: str) -> tuple[str, str]:
+        """A publisher's offer -> (session id, answer); (re)connects the relays' pipes."""
+        media = self._event(event_id)
+        result = await media.sfu.publish(offer_sdp)
+        video = media.sfu.streams.get("video")
+        if video is not None and not any(isinstance(s, _HlsSink) for s in video.sinks):
+            video.sinks.add(_HlsSink(media))
+        for index in list(media.pipes):
+            await self._pipe_event(event_id, index)
+        return result
+
+    async def end_session(self, event_id: str, session_id: str) -> None:
+        """DELETE of a WHIP (or WHEP, then forwarded to its relay) session."""
+        media = self._event(event_id)
+        if session_id in media.whep_sessions:
+            relay = self._relays.get(media.whep_sessions.pop(session_id))
+            if relay is not None:
+                await relay.end_session.remote(event_id, session_id)
+            return
+        await media.sfu.close_session(session_id)
+
+    async def whep(self, event_id: str, offer_sdp: str) -> tuple[str, str]:
+        """A viewer's offer -> (session id, answer) from the least loaded live relay."""
+        media = self._event(event_id)
+        if not media.sfu.streams:
+            raise NoPublisher(event_id)
+        async with self._lock:
+            index = await self._pick_relay()
+            if index not in media.pipes:
+                await self._pipe_event(event_id, index)
+        session_id, answer = await self._relays[index].whep.remote(event_id, offer_sdp)
+        media.whep_sessions[session_id] = index
+        return session_id, answer
+
+    async def _pick_relay(self) -> int:
+        loads: dict[int, int] = {}
+        for index, relay in list(self._relays.items()):
+            try:
+                loads[index] = await asyncio.wait_for(relay.viewer_count.remote(), 2.0)
+            except Exception:  # dead or hung relay: forget it, its viewers will come back
+                self._drop_relay(index)
+        free = [i for i, n in sorted(loads.items(), key=lambda kv: kv[1]) if n < self._per_relay]
+        return free[0] if free else await self._spawn_relay()
+
+    async def _spawn_relay(self) -> int:
+        index, self._next_index = self._next_index, self._next_index + 1
+        relay = MediaRelayActor.options(  # type: ignore[attr-defined]
+            name=relay_actor_name(self.region, index), namespace=NAMESPACE,
+            **placement_options(self.region)).remote(self.region, index, self._settings)
+        await relay.ping.remote()
+        self._relays[index] = relay
+        return index
+
+    def _drop_relay(self, index: int) -> None:
+        self._relays.pop(index, None)
+        for media in self._events.values():
+            for pipe in media.pipes.pop(index, []):
+                pipe.close()
+
+    async def _pipe_event(self, event_id: str, index: int) -> None:
+        media = self._events[event_id]
+        for pipe in media.pipes.pop(index, []):
+            pipe.close()
+        pipes = []
+        for kind, stream in media.sfu.streams.items():
+            address = await self._relays[index].attach.remote(event_id, kind, stream.codec)
+            pipe = PipeOutput(stream, tuple(address))
+            await pipe.open()
+            stream.sinks.add(pipe)
+            pipes.append(pipe)
+        media.pipes[index] = pipes
+
+    async def relay_names(self) -> list[str]:
+        """Names of the live relays."""
+        return [relay_actor_name(self.region, i) for i in sorted(self._relays)]
+
+    async def hls_playlist(self, event_id: str, tier: str, msn: int | None = None,
+                           part: int | None = None) -> str | None:
+        """A tier's media playlist; blocks for LL-HLS when _HLS_msn is given."""
+        media = self._events.get(event_id)
+        if media is None or media.hls.init is None:
+            return None
+        if Tier(tier) == Tier.LL_HLS and msn is not None:
+            return await media.hls.blocking_playlist(msn, part)
+        return media.hls.playlist(Tier(tier))
+
+    async def hls_file(self, event_id: str, name: str) -> bytes | None:
+        """init.mp4, a part or a segment (waits briefly for a preload-hinted part)."""
+        media = self._events.get(event_id)
+        return None if media is None else await media.hls.wait_for_file(name)
+
+    async def stats(self, event_id: str) -> dict[str, Any]:
+        """Viewers, bitrate, fps, RTT and latency per tier (see qos.TierStats)."""
+        media = self._events.get(event_id)
+        if media is None or "video" not in media.sfu.streams:
+            return {"event_id": event_id, "live": False, "tiers": {}}
+        relays = []
+        for relay in list(self._relays.values()):
+            with contextlib.suppress(Exception):
+                relays.append(await asyncio.wait_for(relay.stats.remote(event_id), 2.0))
+        return _stats_document(event_id, media, relays)
+
+
+def _stats_document(event_id: str, media: EventMedia,
+                    relays: list[dict[str, Any]]) -> dict[str, Any]:
+    counters = media.sfu.streams["video"].counters
+    elapsed = time.monotonic() - counters.started
+    bitrate, fps = rate(8 * counters.octets, elapsed), rate(counters.frames, elapsed)
+    rtts = [r for relay in relays for r in relay.get("rtt_ms", [])]
+    p50, p95 = latency_summary(media.latencies)
+    webrtc = TierStats(viewers=sum(r.get("viewers", 0) for r in relays), bitrate_bps=bitrate,
+                       fps=fps, rtt_ms=sum(rtts) / len(rtts) if rtts else None,
+                       loss_fraction=None, glass_to_glass_p50_ms=p50, glass_to_glass_p95_ms=p95)
+    hls = TierStats(viewers=0, bitrate_bps=bitrate, fps=fps)
+    return {"event_id": event_id, "live": True, "relays": len(relays),
+            "codec_calls": sum(r.get("codec_calls", 0) for r in relays),
+            "tiers": {Tier.WEBRTC.value: webrtc.as_dict(), Tier.LL_HLS.value: hls.as_dict(),
+                      Tier.HLS.value: hls.as_dict(), Tier.DELAYED.value: hls.as_dict()},
+            "fastest_tier_p95_ms": p95}
+
+
+def get_or_create_region_actor(region: str, **kwargs: Any) -> Any:
+    """The region's media actor handle (detached, get-if-exists; blocking: call via to_thread)."""
+    return RegionMediaActor.options(  # type: ignore[attr-defined]
+        name=region_actor_name(region), namespace=NAMESPACE, lifetime="detached",
+        get_if_exists=True, **placement_options(region)).remote(region, **kwargs)
