@@ -16,7 +16,7 @@ if not raw then return cjson.encode(fail('UNKNOWN_OPERATION', 'no open reservati
 local amount = tonumber(string.match(raw, '^(%d+)|'))
 local seq, status
 if FP == 'commit' then
-  seq = post('commit', amount, {{RESERVED, STAKES, amount}, {AVAIL, STAKES, 1}})
+  seq = post('commit', amount, {{RESERVED, STAKES, amount}})
   status = 'committed'
 else
   seq = post('release', amount, {{RESERVED, AVAIL, amount}})

@@ -1,0 +1,98 @@
+"""Password hashing and bearer tokens: pure, no Redis."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+
+import pytest
+
+from actors.protection import ManualClock
+from cluster.config import Settings
+from cluster.security import (
+    PasswordHasher,
+    Role,
+    ScryptParams,
+    TokenError,
+    TokenSigner,
+)
+
+KEY = "k" * 32
+
+
+def test_password_hash_round_trip_with_per_password_salt() -> None:
+    hasher = PasswordHasher(ScryptParams(n=2**8))
+    a, b = hasher.hash("hunter22"), hasher.hash("hunter22")
+    assert a != b and a.startswith("scrypt$256$8$1$")
+    assert hasher.verify("hunter22", a) and hasher.verify("hunter22", b)
+    assert not hasher.verify("hunter23", a)
+    assert not hasher.verify("hunter22", None)
+    assert not hasher.verify("hunter22", "garbage")
+
+
+def test_default_params_are_memory_hard_and_bounded_in_time() -> None:
+    hasher = PasswordHasher()
+    assert 128 * hasher.params.n * hasher.params.r >= 16 * 2**20  # ≥ 16 MiB
+    start = time.perf_counter()
+    encoded = hasher.hash("correct horse")
+    assert hasher.verify("correct horse", encoded)
+    assert (time.perf_counter() - start) / 2 < 0.25  # ≈ 50 ms each on a laptop
+
+
+def test_a_hash_made_with_other_params_still_verifies() -> None:
+    old = PasswordHasher(ScryptParams(n=2**8)).hash("pw-123456")
+    assert PasswordHasher(ScryptParams(n=2**10)).verify("pw-123456", old)
+
+
+def test_token_round_trip_and_expiry() -> None:
+    clock = ManualClock(1_000.0)
+    signer = TokenSigner(KEY, clock)
+    issued = signer.issue("acct1", Role.OPERATOR, 60)
+    claims = signer.verify(issued.token)
+    assert (claims.subject, claims.role, claims.expires_at) == ("acct1", Role.OPERATOR, 1_060)
+    clock.advance(59)
+    signer.verify(issued.token)
+    clock.advance(1)
+    with pytest.raises(TokenError, match="expired"):
+        signer.verify(issued.token)
+
+
+def test_tampered_or_foreign_tokens_are_refused() -> None:
+    signer = TokenSigner(KEY, ManualClock())
+    token = signer.issue("acct1", "player", 60).token
+    body, sig = token.split(".")
+    forged = base64.urlsafe_b64encode(
+        base64.urlsafe_b64decode(body + "==").replace(b"player", b"operator")).rstrip(b"=")
+    for bad in (f"{forged.decode()}.{sig}", token[:-2] + "AA", "nodot", "a.b.c", ""):
+        with pytest.raises(TokenError):
+            signer.verify(bad)
+    with pytest.raises(TokenError, match="signature"):
+        TokenSigner("z" * 32, ManualClock()).verify(token)
+
+
+def test_subject_cannot_smuggle_fields_and_short_keys_are_refused() -> None:
+    signer = TokenSigner(KEY)
+    with pytest.raises(ValueError):
+        signer.issue("a|operator", "player", 60)
+    with pytest.raises(ValueError):
+        TokenSigner("short")
+
+
+def test_signer_key_comes_from_the_home_secret(tmp_path: Path) -> None:
+    cfg = Settings(home=tmp_path)
+    token = TokenSigner.from_settings(cfg).issue("acct9", "publisher", 60).token
+    assert TokenSigner.from_settings(cfg).verify(token).role is Role.PUBLISHER
+    assert (tmp_path / "secrets" / "token_key").stat().st_mode & 0o777 == 0o600
+    other = Settings(home=tmp_path / "other")
+    with pytest.raises(TokenError):
+        TokenSigner.from_settings(other).verify(token)
+
+
+def test_verification_is_fast() -> None:
+    signer = TokenSigner(KEY)
+    token = signer.issue("acct1", "player", 3600).token
+    start = time.perf_counter()
+    for _ in range(2000):
+        signer.verify(token)
+    assert (time.perf_counter() - start) / 2000 < 200e-6
