@@ -19,6 +19,7 @@ from typing import Any
 
 from actors import errors
 from actors.book_events import (
+    BetAbandoned,
     BetAccepted,
     BetHeld,
     BetRejected,
@@ -118,12 +119,15 @@ class PlaceBet:
     price: Decimal
     policy: OddsPolicy = OddsPolicy.NONE
     price_version: int | None = None
+    # False for bettors whose jurisdiction forbids in-play betting (AU): the book refuses
+    # them exactly when the event is in play, with no race against a status change
+    in_play_allowed: bool = True
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # crossing a process boundary: plain strings pickle ~10x faster than Decimals + enum
         return _place_bet_from_wire, (
             self.bet_id, self.account_id, self.market_id, self.selection_id, str(self.stake),
-            str(self.price), self.policy.value, self.price_version,
+            str(self.price), self.policy.value, self.price_version, self.in_play_allowed,
         )
 
     def fingerprint(self) -> str:
@@ -138,10 +142,10 @@ class PlaceBet:
 
 def _place_bet_from_wire(
     bet_id: str, account_id: str, market_id: str, selection_id: str, stake: str, price: str,
-    policy: str, price_version: int | None,
+    policy: str, price_version: int | None, in_play_allowed: bool,
 ) -> PlaceBet:
     return PlaceBet(bet_id, account_id, market_id, selection_id, Decimal(stake), Decimal(price),
-                    OddsPolicy(policy), price_version)
+                    OddsPolicy(policy), price_version, in_play_allowed)
 
 
 def _canon(value: Decimal) -> str:
@@ -230,6 +234,10 @@ def _apply_rejected(state: BookState, ev: BetRejected) -> None:
     state.bets_rejected += 1
 
 
+def _apply_abandoned(state: BookState, ev: BetAbandoned) -> None:
+    state.bets_rejected += 1
+
+
 _APPLY: dict[type, Any] = {
     EventCreated: _apply_created,
     EventStatusChanged: _apply_status,
@@ -239,6 +247,7 @@ _APPLY: dict[type, Any] = {
     BetAccepted: _apply_accepted,
     BetHeld: _apply_held,
     BetRejected: _apply_rejected,
+    BetAbandoned: _apply_abandoned,
 }
 
 
@@ -332,6 +341,8 @@ def decide_bet(state: BookState, cmd: PlaceBet, now: float) -> BetDecision:
         placed_at=now,
     )
     refusal = _refusal(state, market, terms)
+    if refusal is None and state.status is EventStatus.IN_PLAY and not cmd.in_play_allowed:
+        refusal = errors.JurisdictionBlocked("in-play betting is not allowed for this account")
     if refusal is not None:
         return BetRejected(terms, refusal.code, refusal.detail, refusal.extra, now)
     if state.status is EventStatus.IN_PLAY and market.in_play_delay_s > 0:
@@ -375,8 +386,15 @@ def next_due(state: BookState) -> float | None:
 # ---------------------------------------------------------------- bet records (the index)
 
 
-def bet_record(event_id: str, event: BetAccepted | BetHeld | BetRejected) -> dict[str, Any]:
+def bet_record(event_id: str, event: BetAccepted | BetHeld | BetRejected | BetAbandoned
+               ) -> dict[str, Any]:
     """The outcome a client sees, stored in the bet index and returned on idempotent replay."""
+    if isinstance(event, BetAbandoned):
+        return {
+            "bet_id": event.bet_id, "account_id": event.account_id, "event_id": event_id,
+            "status": BetStatus.REJECTED.value, "code": "UNAVAILABLE", "detail": event.reason,
+            "extra": {}, "rejected_at": event.at, "placed_at": event.at, "fp": "",
+        }
     t = event.terms
     record: dict[str, Any] = {
         "bet_id": t.bet_id,
@@ -649,7 +667,7 @@ def market_spec(
 # ---------------------------------------------------------------- the book with its index
 
 
-BetDecision = BetAccepted | BetHeld | BetRejected
+BetDecision = BetAccepted | BetHeld | BetRejected | BetAbandoned
 
 
 class Book:
@@ -670,6 +688,8 @@ class Book:
             apply(self.state, event)
             if isinstance(event, (BetAccepted, BetHeld, BetRejected)):
                 self.index[event.terms.bet_id] = event
+            elif isinstance(event, BetAbandoned):
+                self.index[event.bet_id] = event
         return events
 
     def replay(self, events: Iterable[BookEvent]) -> None:
@@ -683,6 +703,8 @@ class Book:
         Structural errors (unknown market, off-ladder price, reused key) raise BettingError.
         """
         existing = self.index.get(cmd.bet_id)
+        if isinstance(existing, BetAbandoned):
+            return existing, []
         if existing is not None:
             if existing.terms.fingerprint != cmd.fingerprint():
                 raise errors.IdempotencyKeyReused(
@@ -699,6 +721,16 @@ class Book:
         """``place`` with the outcome as the client sees it."""
         decision, events = self.place(cmd, now)
         return bet_record(self.state.event_id, decision), events
+
+    def resolve(self, bet_id: str, account_id: str, now: float
+                ) -> tuple[BetDecision, list[BookEvent]]:
+        """The bet's decision; a bet never decided is abandoned now, so it never will be."""
+        existing = self.index.get(bet_id)
+        if existing is not None:
+            return existing, []
+        abandoned = BetAbandoned(bet_id, account_id, "the placement did not complete", now)
+        self._commit([abandoned])
+        return abandoned, [abandoned]
 
     def release_due(self, now: float) -> list[BookEvent]:
         events: list[BookEvent] = []

@@ -144,6 +144,16 @@ class BetRejected:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class BetAbandoned:
+    """A saga that never completed: the bet id is closed so a late arrival cannot be taken."""
+
+    bet_id: str
+    account_id: str
+    reason: str
+    at: float
+
+
 BookEvent = (
     EventCreated
     | EventStatusChanged
@@ -153,13 +163,14 @@ BookEvent = (
     | BetAccepted
     | BetHeld
     | BetRejected
+    | BetAbandoned
 )
 
 _TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
         EventCreated, EventStatusChanged, ScoreChanged, MarketStatusChanged, OddsChanged,
-        BetAccepted, BetHeld, BetRejected,
+        BetAccepted, BetHeld, BetRejected, BetAbandoned,
     )
 }
 

@@ -48,6 +48,9 @@ EventExists = _error("EventExists", "EVENT_EXISTS", 409, "Event exists with anot
 InvalidTransition = _error("InvalidTransition", "INVALID_TRANSITION", 409, "Invalid transition")
 InvalidEvent = _error("InvalidEvent", "INVALID_EVENT", 422, "Invalid event definition")
 Unavailable = _error("Unavailable", "UNAVAILABLE", 503, "Temporarily unavailable")
+JurisdictionBlocked = _error(
+    "JurisdictionBlocked", "JURISDICTION_BLOCKED", 403, "Not allowed in your jurisdiction"
+)
 
 ERRORS_BY_CODE: dict[str, type[BettingError]] = {
     cls.code: cls
@@ -55,7 +58,7 @@ ERRORS_BY_CODE: dict[str, type[BettingError]] = {
         UnknownEvent, UnknownMarket, UnknownSelection, MarketSuspended, MarketClosed,
         PriceChanged, ScoreChanged, LiabilityLimit, StakeAboveMax, PayoutAboveMax, InvalidOdds,
         InvalidAmount, IdempotencyKeyReused, EventExists, InvalidTransition, InvalidEvent,
-        Unavailable,
+        Unavailable, JurisdictionBlocked,
     )
 }
 
