@@ -38,6 +38,7 @@ from actors.book import (
     state_to_dict,
 )
 from actors.book_events import (
+    BetAbandoned,
     BetAccepted,
     BetHeld,
     BetRejected,
@@ -198,6 +199,7 @@ class EventActor:
         """Load the batch's already-decided bets (one HMGET) for idempotent replay."""
         self.book.index.clear()
         bet_ids = [b.bet_id for c in batch if c.kind == "bets" for b in c.args]
+        bet_ids += [bet_id for c in batch if c.kind == "resolve" for bet_id, _ in c.args]
         if bet_ids:
             found = await self._journal.bet_payloads(bet_ids)
             self.book.index.update({k: decode(v) for k, v in found.items()})  # type: ignore[misc]
@@ -206,6 +208,8 @@ class EventActor:
         book = self.book
         if cmd.kind == "bets":
             return self._decide_bets(cmd.args, now)
+        if cmd.kind == "resolve":
+            return self._resolve(cmd.args, now)
         if cmd.kind == "release":
             return None, book.release_due(now)
         if cmd.kind == "view":
@@ -232,6 +236,15 @@ class EventActor:
                 produced.append(decision)
                 self._payloads[cmd.bet_id] = payload
             out.append(payload)
+        return out, produced
+
+    def _resolve(self, items: list[tuple[str, str]], now: float) -> tuple[Any, list[BookEvent]]:
+        out: list[bytes] = []
+        produced: list[BookEvent] = []
+        for bet_id, account_id in items:
+            decision, events = self.book.resolve(bet_id, account_id, now)
+            produced.extend(events)
+            out.append(encode(decision))
         return out, produced
 
     async def _append(self, events: list[BookEvent], batch: list[_Command]) -> bool:
@@ -273,6 +286,8 @@ class EventActor:
             bet_id = event.terms.bet_id
             payload = self._payloads.get(bet_id) or encode(event)
             return Entry(payload, bet_id)
+        if isinstance(event, BetAbandoned):
+            return Entry(encode(event), event.bet_id)
         return Entry(encode(event))
 
     def _schedule_release(self) -> None:
@@ -300,6 +315,15 @@ class EventActor:
         Raises ``Unavailable`` if the batch could not be journaled (outcome unknown).
         """
         result: list[bytes | dict[str, Any]] = await self._submit("bets", bets)
+        return result
+
+    async def resolve(self, items: list[tuple[str, str]]) -> list[bytes]:
+        """The decision of each (bet id, account id); undecided bets are abandoned for good.
+
+        Used to finish a saga whose outcome is unknown: after this answers, a late
+        ``place_bets`` for the same bet id can only return the same decision.
+        """
+        result: list[bytes] = await self._submit("resolve", items)
         return result
 
     async def create_event(self, spec: EventCreated) -> dict[str, Any]:
@@ -367,7 +391,7 @@ def bet_outcome(event_id: str, result: bytes | dict[str, Any]) -> dict[str, Any]
     if isinstance(result, dict):
         return result
     decision = decode(result)
-    assert isinstance(decision, (BetAccepted, BetHeld, BetRejected))
+    assert isinstance(decision, (BetAccepted, BetHeld, BetRejected, BetAbandoned))
     return bet_record(event_id, decision)
 
 

@@ -113,11 +113,42 @@ class LuaScripts:
     async def call_json(self, name: str, keys: Sequence[str], args: Sequence[object]
                         ) -> dict[str, Any]:
         """Run a script that answers JSON; a ``{"err": code}`` answer is raised as its error."""
-        reply: dict[str, Any] = orjson.loads(await self.call(name, keys, args))
-        if "err" in reply:
-            code, detail = reply.pop("err"), reply.pop("detail", "")
-            raise error_from_code(code, detail, **_money_extra(reply))
-        return reply
+        return _json_reply(await self.call(name, keys, args))
+
+    async def call_many(self, name: str, calls: Sequence[tuple[Sequence[str], Sequence[object]]]
+                        ) -> list[dict[str, Any] | WalletError]:
+        """Many runs of one JSON script in ONE round trip (a pipeline, not a transaction).
+
+        Each run is still atomic on its own slot; errors come back per run. Safe to resend
+        after NOSCRIPT because every wallet script is idempotent by operation id.
+        """
+        sha = self.sha[name]
+        for attempt in range(2):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    pipe.evalsha(sha, len(keys), *(str(a) for a in (*keys, *args)))
+                replies = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
+                await self.client.script_load(_SOURCES[name])
+                continue
+            break
+        out: list[dict[str, Any] | WalletError] = []
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+            try:
+                out.append(_json_reply(reply))
+            except WalletError as exc:
+                out.append(exc)
+        return out
+
+
+def _json_reply(raw: Any) -> dict[str, Any]:
+    reply: dict[str, Any] = orjson.loads(raw)
+    if "err" in reply:
+        code, detail = reply.pop("err"), reply.pop("detail", "")
+        raise error_from_code(code, detail, **_money_extra(reply))
+    return reply
 
 
 def _money_extra(fields: dict[str, Any]) -> dict[str, Any]:
@@ -317,17 +348,79 @@ class Wallet:
         Raises AccountClosed, SelfExcluded, KycRequired, JurisdictionBlocked, LimitExceeded
         (stake_max / loss_daily), InsufficientFunds, UnknownAccount, IdempotencyKeyReused.
         """
-        cents, product = _cents(amount), _enum(Product, product)
-        extra = [cents, product, self._blocked_products,
-                 rules.LIMIT_WINDOWS_MS[LimitName.LOSS_DAILY]]
-        receipt = await self._run("reserve", account_id, op_id, f"reserve|{cents}|{product}",
-                                  extra)
+        keys, args = self._reserve_call(account_id, op_id, amount, product)
+        receipt = Receipt.from_reply(await self.scripts.call_json("reserve", keys, args))
         if not receipt.replayed:
             # the index is only a finder: the per-account hash is the truth, and a crash right
             # here is covered by the scan in stale_reservations(scan=True)
             member = f"{account_id}\t{op_id}"
             await self.redis.zadd(RESERVATION_INDEX, {member: receipt.at.timestamp()})
         return receipt
+
+    def _reserve_call(self, account_id: str, op_id: str, amount: Decimal | str | int,
+                      product: Product | str) -> tuple[list[str], list[object]]:
+        cents, product = _cents(amount), _enum(Product, product)
+        keys = self._keys(account_id, f"op:{_check_op_id(op_id)}")
+        # the product is not part of the fingerprint: a retry after the event went in play
+        # is the same bet (the event book refuses in-play bets where they are not allowed)
+        args: list[object] = [
+            self._now_ms(), op_id, f"reserve|{cents}", self.settings.idempotency_ttl_s, cents,
+            product, self._blocked_products, rules.LIMIT_WINDOWS_MS[LimitName.LOSS_DAILY]]
+        return keys, args
+
+    async def reserve_many(self, items: Sequence[tuple[str, str, Decimal, str]]
+                           ) -> list[Receipt | WalletError]:
+        """``reserve`` for many (account, bet id, amount, product) in one round trip.
+
+        The reservations are not yet in the recovery index: call ``index_reservations`` for
+        those not resolved at once (a crash in between is found by the scan).
+        """
+        calls = [self._reserve_call(*item) for item in items]
+        replies = await self.scripts.call_many("reserve", calls)
+        return [r if isinstance(r, WalletError) else Receipt.from_reply(r) for r in replies]
+
+    async def index_reservations(self, items: Sequence[tuple[str, str, float]]) -> None:
+        """Make (account, op id, created_at) findable by ``stale_reservations``."""
+        if items:
+            await self.redis.zadd(
+                RESERVATION_INDEX, {f"{a}\t{op}": at for a, op, at in items})
+
+    async def resolve_many(self, items: Sequence[tuple[str, str, str]]
+                           ) -> list[Receipt | WalletError]:
+        """Commit or release many (account, op id, "commit"|"release") in one round trip."""
+        calls = []
+        for account_id, op_id, action in items:
+            keys = self._keys(account_id, f"resolved:{_check_op_id(op_id)}")
+            calls.append((keys, [self._now_ms(), op_id, action, self.settings.idempotency_ttl_s]))
+        replies = await self.scripts.call_many("resolve", calls)
+        members = [f"{a}\t{op}" for (a, op, _), r in zip(items, replies, strict=True)
+                   if not isinstance(r, WalletError)]
+        if members:
+            await self.redis.zrem(RESERVATION_INDEX, *members)
+        return [r if isinstance(r, WalletError) else Receipt.from_reply(r) for r in replies]
+
+    async def rate_limit_many(self, account_ids: Sequence[str], cost: int = 1
+                              ) -> list[RateDecision]:
+        """Token-bucket answers for many requests in one round trip (refusals not raised)."""
+        sha = self.scripts.sha["rate_limit"]
+        args = [str(a) for a in (self._now_ms(), self.settings.rate_limit_per_s,
+                                  self.settings.rate_limit_burst, cost)]
+        for attempt in range(2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for account_id in account_ids:
+                    pipe.evalsha(sha, 1, acct_key(account_id, "rl"), *args)
+                replies = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
+                await self.redis.script_load(_SOURCES["rate_limit"])
+                continue
+            break
+        out = []
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+            allowed, retry_ms = reply
+            out.append(RateDecision(bool(int(allowed)), int(retry_ms) / 1000))
+        return out
 
     async def commit(self, account_id: str, op_id: str) -> Receipt:
         """The bet was accepted: move its reservation to the house's stakes held."""

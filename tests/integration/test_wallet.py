@@ -334,10 +334,13 @@ async def test_same_id_with_a_different_body_is_refused(wallet: Wallet, accounts
     books = await wallet.books(acct)
     await expect(IdempotencyKeyReused, wallet.deposit(acct, "d1", "10.01"))
     await expect(IdempotencyKeyReused, wallet.deposit(acct, "d1", "10.00", "e_wallet"))
-    await expect(IdempotencyKeyReused, wallet.reserve(acct, "b1", "10.00", "casino"))
+    await expect(IdempotencyKeyReused, wallet.reserve(acct, "b1", "10.50", "sport_prematch"))
     await expect(IdempotencyKeyReused, wallet.credit(acct, "c1", "6.00"))
     await expect(IdempotencyKeyReused, wallet.withdraw(acct, "w1", "2.00"))
     await expect(IdempotencyKeyReused, wallet.withdraw(acct, "d1", "10.00"))  # other kind
+    # the product label is not part of a bet's body: the event may have gone in play
+    # between a bet and its retry, and it is the same bet (the event book gates in-play)
+    assert (await wallet.reserve(acct, "b1", "10.00", "sport_inplay")).replayed
     assert await wallet.books(acct) == books
 
 
@@ -645,3 +648,34 @@ async def test_statements_add_up(wallet: Wallet, accounts: Accounts, clock: Manu
     assert (feb.deposits, feb.stakes, feb.net_result) == (D("10.00"), D("5.00"), D("-5.00"))
     assert feb.closing_balance == (await wallet.balance(acct)).total == D("200.00")
     assert (await wallet.statement(acct, "2025-12")).entries == 0
+
+
+async def test_batched_reserve_and_resolve_match_the_single_calls(
+    wallet: Wallet, accounts: Accounts
+) -> None:
+    rich = await new_player(accounts, funds="100.00", wallet=wallet)
+    poor = await new_player(accounts, funds="1.00", wallet=wallet)
+    unverified = await new_player(accounts, verified=False)
+    results = await wallet.reserve_many([
+        (rich, "m1", Decimal("10"), "sport_prematch"),
+        (poor, "m2", Decimal("5"), "sport_prematch"),
+        (unverified, "m3", Decimal("1"), "sport_prematch"),
+        (rich, "m4", Decimal("20"), "sport_prematch"),
+    ])
+    assert [type(r).__name__ for r in results] == [
+        "Receipt", "InsufficientFunds", "KycRequired", "Receipt"]
+    assert (await wallet.balance(rich)).reserved == Decimal("30.00")
+    await wallet.index_reservations([(rich, "m1", 0.0), (rich, "m4", 0.0)])
+    assert {r.op_id for r in await wallet.stale_reservations(0)} == {"m1", "m4"}
+    resolved = await wallet.resolve_many([(rich, "m1", "commit"), (rich, "m4", "release"),
+                                          (poor, "m2", "commit")])
+    assert [r.status if isinstance(r, Receipt) else r.code for r in resolved] == [
+        "committed", "released", "UNKNOWN_OPERATION"]
+    balance = await wallet.balance(rich)
+    assert balance.reserved == Decimal("0.00") and balance.available == Decimal("90.00")
+    assert await wallet.stale_reservations(0) == []
+    again = await wallet.resolve_many([(rich, "m1", "commit")])
+    assert isinstance(again[0], Receipt) and again[0].replayed
+    decisions = await wallet.rate_limit_many([rich] * 5)
+    assert [d.allowed for d in decisions] == [True, True, True, False, False]
+    assert decisions[-1].retry_after_s > 0
