@@ -51,6 +51,16 @@ class Settings(BaseModel):
     rate_limit_per_s: float = Field(default=20.0, gt=0)
     rate_limit_burst: int = Field(default=40, ge=1)
 
+    # "simulated": a demo identity provider verifies new accounts after kyc_delay_s;
+    # "manual": accounts wait in the operator review queue
+    kyc_provider: Literal["simulated", "manual"] = "simulated"
+    kyc_delay_s: float = Field(default=2.0, ge=0)
+    # a reservation older than this with no finished saga is resolved by the sweeper
+    saga_stale_s: float = Field(default=10.0, gt=0)
+    sweep_interval_s: float = Field(default=1.0, gt=0)
+    api_replicas: int = Field(default=1, ge=1)
+    media_region: str = "local"
+
     bet_batch_window_ms: float = Field(default=2.0, ge=0)
     bet_batch_max: int = Field(default=256, ge=1)
     bet_max_pending: int = Field(default=4096, ge=1)

@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import socket
 import time
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import ray
@@ -20,7 +21,16 @@ from media import codec_probe
 from media.hls import FrameAssembler, HlsPackager, HlsSettings
 from media.pipe import PipeInput, PipeOutput
 from media.playlist import Tier
-from media.qos import TierStats, latency_summary, rate
+from media.qos import (
+    ReceiverReport,
+    SlidingWindowViewers,
+    TierStats,
+    fastest_tier_latency_ms,
+    latency_summary,
+    rate,
+    summarize_reports,
+)
+from media.rtp import CaptureStamp, capture_from_rtp_payload
 from media.sfu import ForwardingSfu, MediaSettings, NoPublisher, SourceStream
 
 NAMESPACE = "inplay"
@@ -56,6 +66,22 @@ def _sfu_stats(sfu: ForwardingSfu) -> dict[str, Any]:
             "retransmitted": sum(o.retransmitted for o in outputs)}
 
 
+class EgressProbe:
+    """Capture -> forwarded-to-every-viewer time of each stamped frame (transient QoS)."""
+
+    def __init__(self, keep: int = 250) -> None:
+        self.latencies: deque[float] = deque(maxlen=keep)
+        self._stamp: CaptureStamp | None = None
+
+    def __call__(self, packet: Any) -> None:
+        if self._stamp is None:
+            self._stamp = capture_from_rtp_payload(packet.payload)
+        if packet.marker:
+            if self._stamp is not None:
+                self.latencies.append(time.time() - self._stamp.capture_time)
+            self._stamp = None
+
+
 @ray.remote(num_cpus=0, max_restarts=0)
 class MediaRelayActor:
     """One relay process: receives events' streams by pipe and serves WHEP viewers."""
@@ -66,6 +92,7 @@ class MediaRelayActor:
         self._settings = settings or MediaSettings()
         self._sfus: dict[str, ForwardingSfu] = {}
         self._inputs: list[PipeInput] = []
+        self._probes: dict[str, EgressProbe] = {}
 
     async def ping(self) -> str:
         """Liveness."""
@@ -77,6 +104,8 @@ class MediaRelayActor:
         holder: dict[str, SourceStream] = {}
         pipe = PipeInput(lambda packet: holder["stream"].publish(packet))
         holder["stream"] = sfu.attach_source(kind, codec, pipe.request_keyframe)
+        if kind == "video":
+            holder["stream"].on_forwarded = self._probes.setdefault(event_id, EgressProbe())
         self._inputs.append(pipe)
         return await pipe.open(_host())
 
@@ -99,17 +128,27 @@ class MediaRelayActor:
         """Per-event forwarding stats plus codec work done in this process (must stay 0)."""
         sfu = self._sfus.get(event_id)
         base = _sfu_stats(sfu) if sfu else {"viewers": 0}
-        rtts = await _rtts(sfu) if sfu else []
-        return {**base, "rtt_ms": rtts, "codec_calls": codec_probe.total(), "index": self.index}
+        reports = await receiver_reports(sfu) if sfu else []
+        probe = self._probes.get(event_id)
+        return {**base, "rtt_ms": [1000 * r.rtt_s for r in reports if r.rtt_s],
+                "reports": [asdict(r) for r in reports],
+                "egress_latency_s": list(probe.latencies) if probe else [],
+                "codec_calls": codec_probe.total(), "index": self.index}
 
 
-async def _rtts(sfu: ForwardingSfu) -> list[float]:
-    values: list[float] = []
+async def receiver_reports(sfu: ForwardingSfu) -> list[ReceiverReport]:
+    """The last RTCP receiver report of each viewer's video stream."""
+    found: list[ReceiverReport] = []
     for output in sfu.viewer_outputs():
+        if output.stream.kind != "video":
+            continue
         report = await output.sender.getStats()
-        values += [1000 * s.roundTripTime for s in report.values()
-                   if getattr(s, "type", "") == "remote-inbound-rtp" and s.roundTripTime]
-    return values
+        for s in report.values():
+            if getattr(s, "type", "") == "remote-inbound-rtp":
+                found.append(ReceiverReport(s.packetsReceived, s.packetsLost, float(s.jitter),
+                                            output.stream.codec.clockRate,
+                                            s.roundTripTime or None))
+    return found
 
 
 @dataclass
@@ -123,6 +162,16 @@ class EventMedia:
     whep_sessions: dict[str, int] = field(default_factory=dict)
     hooked: set[int] = field(default_factory=set)
     latencies: list[float] = field(default_factory=list)
+    hls_viewers: dict[Tier, SlidingWindowViewers] = field(default_factory=dict)
+
+    def saw_hls_viewer(self, tier: Tier, viewer: str, now: float) -> None:
+        """A playlist request of an HLS tier (viewers are counted over a sliding window)."""
+        self.hls_viewers.setdefault(tier, SlidingWindowViewers()).saw(viewer, now)
+
+    def hls_viewer_count(self, tier: Tier, now: float) -> int:
+        """Distinct playlist clients of a tier within the window."""
+        counter = self.hls_viewers.get(tier)
+        return counter.count(now) if counter else 0
 
 
 class _HlsSink:
@@ -243,11 +292,14 @@ class RegionMediaActor:
         return [relay_actor_name(self.region, i) for i in sorted(self._relays)]
 
     async def hls_playlist(self, event_id: str, tier: str, msn: int | None = None,
-                           part: int | None = None) -> str | None:
-        """A tier's media playlist; blocks for LL-HLS when _HLS_msn is given."""
+                           part: int | None = None, viewer: str | None = None) -> str | None:
+        """A tier's media playlist; blocks for LL-HLS when _HLS_msn is given. `viewer` names
+        the client (for the tier's viewer count)."""
         media = self._events.get(event_id)
         if media is None or media.hls.init is None:
             return None
+        if viewer is not None:
+            media.saw_hls_viewer(Tier(tier), viewer, time.monotonic())
         if Tier(tier) == Tier.LL_HLS and msn is not None:
             return await media.hls.blocking_playlist(msn, part)
         return media.hls.playlist(Tier(tier))
@@ -274,17 +326,41 @@ def _stats_document(event_id: str, media: EventMedia,
     counters = media.sfu.streams["video"].counters
     elapsed = time.monotonic() - counters.started
     bitrate, fps = rate(8 * counters.octets, elapsed), rate(counters.frames, elapsed)
-    rtts = [r for relay in relays for r in relay.get("rtt_ms", [])]
-    p50, p95 = latency_summary(media.latencies)
+    reports = [ReceiverReport(**r) for relay in relays for r in relay.get("reports", [])]
+    summary = summarize_reports(reports)
+    egress = [x for relay in relays for x in relay.get("egress_latency_s", [])]
+    p50, p95 = latency_summary(egress)
+    half_rtt = (summary.rtt_ms or 0.0) / 2
     webrtc = TierStats(viewers=sum(r.get("viewers", 0) for r in relays), bitrate_bps=bitrate,
-                       fps=fps, rtt_ms=sum(rtts) / len(rtts) if rtts else None,
-                       loss_fraction=None, glass_to_glass_p50_ms=p50, glass_to_glass_p95_ms=p95)
-    hls = TierStats(viewers=0, bitrate_bps=bitrate, fps=fps)
+                       fps=fps, rtt_ms=summary.rtt_ms, jitter_ms=summary.jitter_ms,
+                       loss_fraction=summary.loss_fraction,
+                       glass_to_glass_p50_ms=None if p50 is None else p50 + half_rtt,
+                       glass_to_glass_p95_ms=None if p95 is None else p95 + half_rtt)
+    now = time.monotonic()
+    # HLS goes over TCP: no RTP loss or jitter to report. Its latency is capture -> a part
+    # being available at the origin plus what a player holds back (PART-HOLD-BACK / 3 targets).
+    ingest_p50, ingest_p95 = latency_summary(media.latencies)
+    shape = media.hls.shape
+    hold = {Tier.LL_HLS: shape.part_target * 4, Tier.HLS: shape.segment_target * 4,
+            Tier.DELAYED: media.hls.settings.delay + shape.segment_target * 4}
+
+    def hls(tier: Tier) -> dict[str, Any]:
+        extra = 1000 * hold[tier]
+        return TierStats(viewers=media.hls_viewer_count(tier, now), bitrate_bps=bitrate,
+                         fps=fps,
+                         glass_to_glass_p50_ms=None if ingest_p50 is None else ingest_p50 + extra,
+                         glass_to_glass_p95_ms=None if ingest_p95 is None else ingest_p95 + extra,
+                         ).as_dict()
+
+    fastest = fastest_tier_latency_ms(egress, summary.rtt_ms)
+    if fastest is None and ingest_p95 is not None:  # no WebRTC viewer yet: LL-HLS is fastest
+        fastest = ingest_p95 + 1000 * hold[Tier.LL_HLS]
     return {"event_id": event_id, "live": True, "relays": len(relays),
             "codec_calls": sum(r.get("codec_calls", 0) for r in relays),
-            "tiers": {Tier.WEBRTC.value: webrtc.as_dict(), Tier.LL_HLS.value: hls.as_dict(),
-                      Tier.HLS.value: hls.as_dict(), Tier.DELAYED.value: hls.as_dict()},
-            "fastest_tier_p95_ms": p95}
+            "tiers": {Tier.WEBRTC.value: webrtc.as_dict(), Tier.LL_HLS.value: hls(Tier.LL_HLS),
+                      Tier.HLS.value: hls(Tier.HLS), Tier.DELAYED.value: hls(Tier.DELAYED)},
+            "ingest_p95_ms": ingest_p95,
+            "fastest_tier_p95_ms": fastest, "fastest_tier_latency_ms": fastest}
 
 
 def get_or_create_region_actor(region: str, **kwargs: Any) -> Any:

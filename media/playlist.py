@@ -106,9 +106,14 @@ def render_delayed(shape: PlaylistShape, segments: list[Segment], now: float, de
 
 def playlist_has(segments: list[Segment], msn: int, part: int | None) -> bool:
     """Whether a blocking reload for (_HLS_msn, _HLS_part) can be answered now."""
-    for segment in segments:
+    for index, segment in enumerate(segments):
         if segment.msn == msn:
-            return segment.complete if part is None else len(segment.parts) > part
+            if part is None or len(segment.parts) > part:
+                return segment.complete if part is None else True
+            # A part index past the end of a finished segment means the next segment's first
+            # part (what a client asks for after the last part it saw, as the hint suggests).
+            later = segments[index + 1 :]
+            return segment.complete and bool(later) and bool(later[0].parts)
         if segment.msn > msn:
             return True
     return False

@@ -64,3 +64,69 @@ def latency_summary(latencies_s: Sequence[float]) -> tuple[float | None, float |
 def bet_delay_is_safe(bet_delay_s: float, fastest_tier_p95_ms: float | None) -> bool:
     """The in-play bet delay must exceed what the fastest viewer sees (else courtsiding)."""
     return fastest_tier_p95_ms is None or bet_delay_s * 1000 > fastest_tier_p95_ms
+
+
+class SlidingWindowViewers:
+    """Distinct clients seen within the last `window_s` seconds (HLS has no sessions: a viewer
+    is whoever keeps reloading the playlist). Pure: the caller passes the time."""
+
+    def __init__(self, window_s: float = 10.0) -> None:
+        self.window_s = window_s
+        self._last_seen: dict[str, float] = {}
+
+    def saw(self, client: str, now: float) -> None:
+        """A playlist request from `client` at `now`."""
+        self._last_seen[client] = now
+        if len(self._last_seen) > 1024 and len(self._last_seen) % 256 == 0:
+            self._expire(now)
+
+    def count(self, now: float) -> int:
+        """Clients seen within the window ending at `now`."""
+        self._expire(now)
+        return len(self._last_seen)
+
+    def _expire(self, now: float) -> None:
+        cutoff = now - self.window_s
+        for client in [c for c, t in self._last_seen.items() if t < cutoff]:
+            del self._last_seen[client]
+
+
+@dataclass(frozen=True)
+class ReceiverReport:
+    """What one viewer's last RTCP receiver report said about one stream."""
+
+    packets_received: int
+    packets_lost: int
+    jitter_units: float
+    clock_rate: int
+    rtt_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """Receiver reports of a tier folded into one figure each."""
+
+    rtt_ms: float | None
+    jitter_ms: float | None
+    loss_fraction: float | None
+
+
+def summarize_reports(reports: Sequence[ReceiverReport]) -> ReportSummary:
+    """Mean RTT and jitter over viewers; loss as all lost over all expected packets."""
+    rtts = [1000 * r.rtt_s for r in reports if r.rtt_s]
+    jitters = [jitter_ms(r.jitter_units, r.clock_rate) for r in reports if r.clock_rate]
+    return ReportSummary(
+        mean_or_none(rtts), mean_or_none(jitters),
+        loss_fraction(sum(max(r.packets_lost, 0) for r in reports),
+                      sum(r.packets_received for r in reports)))
+
+
+def fastest_tier_latency_ms(egress_latencies_s: Sequence[float],
+                            rtt_ms: float | None) -> float | None:
+    """p95 glass-to-glass of the WebRTC tier: capture -> the relay's send of the frame's last
+    packet (measured from the capture time the frame carries), plus half the viewers' RTT for
+    the last hop. None until a relay has forwarded a stamped frame."""
+    _, p95 = latency_summary(egress_latencies_s)
+    if p95 is None:
+        return None
+    return p95 + (rtt_ms or 0.0) / 2

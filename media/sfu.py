@@ -127,6 +127,8 @@ class SourceStream:
         self._deferred = False
         self._last_seq = 0
         self._tasks: set[asyncio.Future[None]] = set()
+        # Called once a packet has gone to every sink (QoS: when a frame really left).
+        self.on_forwarded: Callable[[RtpPacket], None] | None = None
 
     async def publish(self, packet: RtpPacket) -> None:
         """Forward one packet from the publisher (or upstream pipe) to every sink."""
@@ -136,6 +138,8 @@ class SourceStream:
         keyframe = is_keyframe_start(self.codec, packet.payload)
         for sink in tuple(self.sinks):
             await sink.forward(packet, keyframe)
+        if self.on_forwarded is not None:
+            self.on_forwarded(packet)
 
     def history_last_seq(self) -> int:
         """Sequence number of the newest packet forwarded (for tests and NACK maths)."""
@@ -372,6 +376,8 @@ class ForwardingSfu:
             for sink in stream.sinks:
                 if isinstance(sink, ViewerOutput):
                     sink.stream = stream
+        if old is not None:
+            stream.on_forwarded = old.on_forwarded
         self.streams[kind] = stream
         for listener in self.stream_listeners:
             listener(stream)

@@ -130,8 +130,11 @@ def build_media_router(principal_dep: Callable[..., Any], entitlements: Entitlem
         await require_tier(principal, tier)
         if name == "index.m3u8":
             msn, part = request.query_params.get("_HLS_msn"), request.query_params.get("_HLS_part")
+            # HLS has no sessions: a viewer is an account (and address) that keeps reloading.
+            host = request.client.host if request.client else "-"
             text = await call(event_id, "hls_playlist", tier.value,
-                              int(msn) if msn else None, int(part) if part else None)
+                              int(msn) if msn else None, int(part) if part else None,
+                              f"{principal.account_id}@{host}")
             if text is None:
                 raise MediaProblem(404, "MEDIA_NOT_LIVE", "No HLS yet", f"event {event_id}")
             return Response(text, media_type="application/vnd.apple.mpegurl",
@@ -163,7 +166,8 @@ def build_media_router(principal_dep: Callable[..., Any], entitlements: Entitlem
                           principal: Any = Depends(principal_dep)) -> Response:
         return await hls(event_id, name, Tier.DELAYED, request, principal)
 
-    @router.get("/{event_id}/stats")
+    @router.get("/{event_id}/stats", summary="Viewers, bitrate, fps, RTT, jitter, loss and "
+                "glass-to-glass latency per tier; `fastest_tier_latency_ms` for the bet delay")
     @guarded
     async def stats(event_id: str, principal: Any = Depends(principal_dep)) -> Response:
         import json

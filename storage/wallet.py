@@ -115,19 +115,27 @@ class LuaScripts:
         """Run a script that answers JSON; a ``{"err": code}`` answer is raised as its error."""
         return _json_reply(await self.call(name, keys, args))
 
-    async def call_many(self, name: str, calls: Sequence[tuple[Sequence[str], Sequence[object]]]
+    async def call_many(self, name: str, calls: Sequence[tuple[Sequence[str], Sequence[object]]],
+                        before: Sequence[Sequence[object]] = ()
                         ) -> list[dict[str, Any] | WalletError]:
         """Many runs of one JSON script in ONE round trip (a pipeline, not a transaction).
 
         Each run is still atomic on its own slot; errors come back per run. Safe to resend
-        after NOSCRIPT because every wallet script is idempotent by operation id.
+        after NOSCRIPT because every wallet script is idempotent by operation id. ``before``
+        are plain commands sent ahead in the same round trip (idempotent writes only).
         """
         sha = self.sha[name]
         for attempt in range(2):
             async with self.client.pipeline(transaction=False) as pipe:
+                for command in before:
+                    pipe.execute_command(*command)
                 for keys, args in calls:
                     pipe.evalsha(sha, len(keys), *(str(a) for a in (*keys, *args)))
                 replies = await pipe.execute(raise_on_error=False)
+            for reply in replies[: len(before)]:
+                if isinstance(reply, Exception):
+                    raise reply
+            replies = replies[len(before):]
             if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
                 await self.client.script_load(_SOURCES[name])
                 continue
@@ -368,15 +376,17 @@ class Wallet:
             product, self._blocked_products, rules.LIMIT_WINDOWS_MS[LimitName.LOSS_DAILY]]
         return keys, args
 
-    async def reserve_many(self, items: Sequence[tuple[str, str, Decimal, str]]
+    async def reserve_many(self, items: Sequence[tuple[str, str, Decimal, str]],
+                           before: Sequence[Sequence[object]] = ()
                            ) -> list[Receipt | WalletError]:
         """``reserve`` for many (account, bet id, amount, product) in one round trip.
 
         The reservations are not yet in the recovery index: call ``index_reservations`` for
-        those not resolved at once (a crash in between is found by the scan).
+        those not resolved at once (a crash in between is found by the scan). ``before``:
+        idempotent commands to send first in the same round trip (the saga's bet refs).
         """
         calls = [self._reserve_call(*item) for item in items]
-        replies = await self.scripts.call_many("reserve", calls)
+        replies = await self.scripts.call_many("reserve", calls, before)
         return [r if isinstance(r, WalletError) else Receipt.from_reply(r) for r in replies]
 
     async def index_reservations(self, items: Sequence[tuple[str, str, float]]) -> None:

@@ -25,7 +25,9 @@ pytestmark = pytest.mark.ray
 
 @pytest.fixture(scope="module")
 def ray_session() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024**2)
+    # address="local": never join a platform some other command left running on this machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False,
+             object_store_memory=200 * 1024**2)
     yield
     ray.shutdown()
 
@@ -65,6 +67,22 @@ async def test_relay_killed_mid_stream_viewers_reconnect_and_resume(ray_session:
     stats = await actor.stats.remote(event)
     assert stats["codec_calls"] == 0, "a relay process decoded or encoded"
     assert stats["tiers"]["webrtc"]["viewers"] == 3
+    # Receiver reports (sent about once a second) give loss and jitter; the relays' egress
+    # stamps give the fastest tier's latency that the bet delay is checked against.
+    deadline = time.monotonic() + 10
+    while stats["tiers"]["webrtc"]["jitter_ms"] is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        stats = await actor.stats.remote(event)
+    webrtc = stats["tiers"]["webrtc"]
+    assert webrtc["jitter_ms"] is not None and 0 <= webrtc["jitter_ms"] < 50, webrtc
+    assert webrtc["loss_fraction"] is not None and webrtc["loss_fraction"] < 0.05, webrtc
+    assert webrtc["rtt_ms"] is not None and webrtc["rtt_ms"] < 200, webrtc
+    latency = stats["fastest_tier_latency_ms"]
+    assert latency is not None and 0 < latency < 500, stats
+    assert webrtc["glass_to_glass_p95_ms"] == latency
+    viewer_p95 = sorted(f.latency for v in viewers for f in v.frames)[
+        int(0.95 * sum(len(v.frames) for v in viewers))]
+    assert latency <= 1000 * viewer_p95 + 50, "the server claims less than viewers measure"
 
     ray.kill(ray.get_actor(names[0], namespace="inplay"))
     killed_at = time.time()
@@ -81,7 +99,7 @@ async def test_relay_killed_mid_stream_viewers_reconnect_and_resume(ray_session:
 
 
 def _stamps(init: bytes, media: bytes) -> list[float]:
-    container = av.open(io.BytesIO(init + media))
+    container = av.open(io.BytesIO(init + media), "r")
     stamps = [capture_from_avcc(bytes(p)) for p in container.demux(video=0) if p.size]
     return [s.capture_time for s in stamps if s is not None]
 
@@ -115,9 +133,17 @@ async def test_ll_hls_validates_plays_and_delayed_tier_lags(ray_session: None) -
 
     standard = await actor.hls_playlist.remote(event, "hls")
     segment = [ln for ln in standard.splitlines() if ln.endswith(".m4s")][-1]
-    container = av.open(io.BytesIO(init + await actor.hls_file.remote(event, segment)))
+    container = av.open(io.BytesIO(init + await actor.hls_file.remote(event, segment)), "r")
     decoded = list(container.decode(video=0))
     assert len(decoded) >= 20 and decoded[0].width == 640
+
+    # Viewers of HLS are the distinct clients reloading a tier's playlist.
+    for viewer in ("alice@127.0.0.1", "alice@127.0.0.1", "bob@127.0.0.1"):
+        await actor.hls_playlist.remote(event, "ll-hls", None, None, viewer)
+    await actor.hls_playlist.remote(event, "hls-delayed", None, None, "carol@127.0.0.1")
+    tiers = (await actor.stats.remote(event))["tiers"]
+    assert [tiers[t]["viewers"] for t in ("ll-hls", "hls", "hls-delayed")] == [2, 0, 1]
+    assert tiers["ll-hls"]["glass_to_glass_p95_ms"] < 2000
 
     delayed = await actor.hls_playlist.remote(event, "hls-delayed")
     newest = [ln for ln in delayed.splitlines() if ln.endswith(".m4s")][-1]

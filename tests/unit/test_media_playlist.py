@@ -45,6 +45,16 @@ def test_blocking_reload_condition() -> None:
     assert not playlist_has(segments, 2, 0)
 
 
+def test_blocking_reload_past_a_finished_segment_waits_only_for_the_next_part() -> None:
+    # A client that saw part 0.4 asks for 0.5 (the hint it was given); segment 0 ended at 5
+    # parts, so 1.0 answers it. Without this the request hangs until the server's timeout.
+    segments = _segments()
+    assert playlist_has(segments, 0, 5)
+    assert not playlist_has([segments[0]], 0, 5)
+    open_ = Segment(0, "seg0.m4s", list(segments[0].parts), False, 100.0)
+    assert not playlist_has([open_], 0, 5)
+
+
 def test_delayed_tier_lists_only_old_enough_segments() -> None:
     segments = _segments()
     assert "seg0.m4s" not in render_delayed(PlaylistShape(), segments, now=120.0, delay=30.0)
@@ -63,7 +73,7 @@ def test_packager_remuxes_into_playable_parts_with_capture_times() -> None:
     assert [len(s.parts) for s in list(packager.segments)[:2]] == [5, 5]
     ll = packager.playlist(Tier.LL_HLS)
     assert "INDEPENDENT=YES" in ll and "seg1.m4s" in ll
-    container = av.open(io.BytesIO(packager.init + packager.files["seg1.m4s"]))
+    container = av.open(io.BytesIO(packager.init + packager.files["seg1.m4s"]), "r")
     packets = [p for p in container.demux(video=0) if p.size]
     stamps = [capture_from_avcc(bytes(p)) for p in packets]
     assert [s.frame_index for s in stamps if s] == list(range(25, 50))

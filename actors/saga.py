@@ -1,0 +1,307 @@
+"""The bet saga: reserve funds → the event actor decides and journals → commit or release.
+
+Runs in every API replica. Bets for one event are micro-batched (a short window, a size cap)
+so that one batch costs a handful of round trips whatever its size:
+
+1. one pipeline: rate limits (token buckets) for every bet in the batch;
+2. one pipeline: each bet's reference (``{acct:<id>}:betref`` bet → event, and the account's
+   bet list) then the wallet reservations, every player-protection rule checked atomically;
+3. one actor call: the event actor validates in order and group-commits the decisions;
+4. one pipeline: commit the accepted, release the rejected (pending bets stay reserved).
+
+Every step is idempotent by bet id (derived from the account and the Idempotency-Key), so a
+retry re-runs the same steps harmlessly. If the actor call fails, the saga asks the actor to
+``resolve`` the bets (their decision, or abandon them for good) until a deadline; if even that
+fails the client is told the outcome is unknown and the sweeper finishes the saga later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from actors import errors
+from actors.book import PlaceBet
+from actors.event_actor import bet_outcome
+from storage.errors import RateLimited, WalletError
+from storage.wallet import Wallet
+
+log = logging.getLogger(__name__)
+
+RAY_UNAVAILABLE: tuple[type[BaseException], ...] = (errors.Unavailable,)
+try:  # the saga also runs in unit tests without Ray
+    import ray.exceptions as _rx
+
+    RAY_UNAVAILABLE = (
+        errors.Unavailable, _rx.RayActorError, _rx.ActorUnavailableError, _rx.GetTimeoutError,
+    )
+except ImportError:  # pragma: no cover
+    pass
+
+
+def bet_id_for(account_id: str, idempotency_key: str) -> str:
+    """The bet id is a function of who asked and their key: retries find the same bet."""
+    digest = hashlib.blake2b(f"{account_id}\0{idempotency_key}".encode(), digest_size=12)
+    return "b" + digest.hexdigest()
+
+
+def betref_key(account_id: str) -> str:
+    return f"{{acct:{account_id}}}:betref"
+
+
+def bets_key(account_id: str) -> str:
+    return f"{{acct:{account_id}}}:bets"
+
+
+class EventHandles(Protocol):
+    """Finds event actors (a cached registry in the API replicas)."""
+
+    async def get(self, event_id: str) -> Any: ...
+
+    def evict(self, event_id: str) -> None: ...
+
+
+class Overloaded(errors.BettingError):
+    code = "OVERLOADED"
+    status = 503
+    title = "Too many bets waiting"
+
+
+@dataclass
+class _Pending:
+    cmd: PlaceBet
+    product: str
+    future: asyncio.Future[dict[str, Any]]
+
+
+@dataclass
+class SagaConfig:
+    window_s: float = 0.002
+    batch_max: int = 256
+    max_pending: int = 4096
+    resolve_deadline_s: float = 5.0
+
+
+@dataclass
+class _EventBatcher:
+    event_id: str
+    saga: BetSaga
+    buffer: list[_Pending] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+    in_flight: int = 0
+
+    def submit(self, cmd: PlaceBet, product: str) -> asyncio.Future[dict[str, Any]]:
+        config = self.saga.config
+        if self.in_flight + len(self.buffer) >= config.max_pending:
+            raise Overloaded(
+                f"event {self.event_id} has {config.max_pending} bets waiting",
+                retry_after_s=1,
+            )
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self.buffer.append(_Pending(cmd, product, future))
+        if len(self.buffer) >= config.batch_max:
+            self._flush()
+        elif self.timer is None:
+            self.timer = loop.call_later(config.window_s, self._flush)
+        return future
+
+    def _flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        batch, self.buffer = self.buffer, []
+        if batch:
+            self.in_flight += len(batch)
+            task = asyncio.get_running_loop().create_task(self._run(batch))
+            self.saga.tasks.add(task)
+            task.add_done_callback(self.saga.tasks.discard)
+
+    async def _run(self, batch: list[_Pending]) -> None:
+        try:
+            await self.saga.run_batch(self.event_id, batch)
+        except Exception as exc:  # a bug or an outage: never leave a client hanging
+            log.exception("bet batch for %s failed", self.event_id)
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(errors.Unavailable(
+                        f"bet processing failed ({type(exc).__name__}); retry with the "
+                        "same Idempotency-Key"))
+        finally:
+            self.in_flight -= len(batch)
+
+
+class BetSaga:
+    """Places bets for the API replicas of one process; see the module docstring."""
+
+    def __init__(self, wallet: Wallet, handles: EventHandles,
+                 config: SagaConfig | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.wallet = wallet
+        self.redis = wallet.redis
+        self.handles = handles
+        self.config = config or SagaConfig()
+        self.clock = clock
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._batchers: dict[str, _EventBatcher] = {}
+
+    async def place(self, cmd: PlaceBet, product: str, event_id: str) -> dict[str, Any]:
+        """The bet's record (accepted, pending or rejected) or ``{"error": ...}``.
+
+        Raises WalletError (refused before the book saw it), Overloaded, or Unavailable
+        when the outcome could not be established in time.
+        """
+        batcher = self._batchers.get(event_id)
+        if batcher is None:
+            batcher = self._batchers[event_id] = _EventBatcher(event_id, self)
+        return await batcher.submit(cmd, product)
+
+    # ------------------------------------------------------------ one batch
+
+    async def run_batch(self, event_id: str, batch: list[_Pending]) -> None:
+        handle = await self.handles.get(event_id)
+        allowed = await self._rate_limit(batch)
+        reserved = await self._reserve(event_id, allowed)
+        if not reserved:
+            return
+        results = await self._decide(event_id, handle, reserved)
+        if results is None:
+            return
+        await self._settle_reservations(event_id, reserved, results)
+
+    async def _rate_limit(self, batch: list[_Pending]) -> list[_Pending]:
+        decisions = await self.wallet.rate_limit_many([p.cmd.account_id for p in batch])
+        allowed = []
+        for item, decision in zip(batch, decisions, strict=True):
+            if decision.allowed:
+                allowed.append(item)
+            else:
+                item.future.set_exception(
+                    RateLimited("too many bets", retry_after_s=decision.retry_after_s))
+        return allowed
+
+    async def _reserve(self, event_id: str, batch: list[_Pending]) -> list[_Pending]:
+        if not batch:
+            return []
+        now_ms = int(self.clock() * 1000)
+        refs: list[Sequence[object]] = []
+        for p in batch:
+            refs.append(("HSET", betref_key(p.cmd.account_id), p.cmd.bet_id, event_id))
+            refs.append(("ZADD", bets_key(p.cmd.account_id), "NX", now_ms, p.cmd.bet_id))
+        receipts = await self.wallet.reserve_many(
+            [(p.cmd.account_id, p.cmd.bet_id, p.cmd.stake, p.product) for p in batch], refs)
+        reserved = []
+        for item, receipt in zip(batch, receipts, strict=True):
+            if isinstance(receipt, WalletError):
+                item.future.set_exception(receipt)
+            else:
+                reserved.append(item)
+        return reserved
+
+    async def _decide(self, event_id: str, handle: Any, batch: list[_Pending]
+                      ) -> list[bytes | dict[str, Any]] | None:
+        cmds = [p.cmd for p in batch]
+        index = self.wallet.index_reservations(
+            [(p.cmd.account_id, p.cmd.bet_id, self.clock()) for p in batch])
+        try:
+            results: list[bytes | dict[str, Any]] = (
+                await asyncio.gather(handle.place_bets.remote(cmds), index))[0]
+            return results
+        except RAY_UNAVAILABLE as exc:
+            log.warning("event %s: placing failed (%s); resolving", event_id, exc)
+            self.handles.evict(event_id)
+        resolved = await self.resolve_with_deadline(
+            event_id, [(c.bet_id, c.account_id) for c in cmds])
+        if resolved is None:
+            for item in batch:
+                item.future.set_exception(errors.Unavailable(
+                    "the bet's outcome is not known yet; retry with the same Idempotency-Key"))
+            return None
+        return list(resolved)
+
+    async def resolve_with_deadline(self, event_id: str, items: list[tuple[str, str]]
+                                    ) -> list[bytes] | None:
+        """Ask the (possibly restarting) actor for these bets' decisions, until a deadline."""
+        deadline = time.monotonic() + self.config.resolve_deadline_s
+        delay = 0.05
+        while time.monotonic() < deadline:
+            try:
+                handle = await self.handles.get(event_id)
+                result: list[bytes] = await handle.resolve.remote(items)
+                return result
+            except RAY_UNAVAILABLE:
+                self.handles.evict(event_id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        return None
+
+    async def _settle_reservations(self, event_id: str, batch: list[_Pending],
+                                   results: list[bytes | dict[str, Any]]) -> None:
+        actions: list[tuple[str, str, str]] = []
+        records: list[dict[str, Any]] = []
+        for item, result in zip(batch, results, strict=True):
+            record = bet_outcome(event_id, result)
+            records.append(record)
+            action = reservation_action(record)
+            if action is not None:
+                actions.append((item.cmd.account_id, item.cmd.bet_id, action))
+        if actions:
+            await self._resolve_reservations(actions)
+        for item, record in zip(batch, records, strict=True):
+            if not item.future.done():
+                item.future.set_result(record)
+        held = [(r["bet_id"], r["account_id"], r["accept_after"]) for r in records
+                if r.get("status") == "pending"]
+        if held:
+            self._follow_up(event_id, held)
+
+    def _follow_up(self, event_id: str, held: list[tuple[str, str, float]]) -> None:
+        """Commit or release held bets soon after their delay (the sweeper is the backstop)."""
+
+        async def later() -> None:
+            await asyncio.sleep(max(0.0, max(h[2] for h in held) - self.clock()) + 0.05)
+            try:
+                await self.finish(event_id, [(b, a) for b, a, _ in held])
+            except Exception:
+                log.exception("follow-up of held bets on %s failed", event_id)
+
+        task = asyncio.get_running_loop().create_task(later())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _resolve_reservations(self, actions: list[tuple[str, str, str]]) -> None:
+        for receipt in await self.wallet.resolve_many(actions):
+            if isinstance(receipt, WalletError) and receipt.code != "UNKNOWN_OPERATION":
+                log.error("reservation could not be resolved: %s", receipt)
+
+    async def finish(self, event_id: str, items: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Resolve bets and their reservations (the sweeper's and follow-ups' entry point)."""
+        decisions = await self.resolve_with_deadline(event_id, items)
+        if decisions is None:
+            return []
+        records = [bet_outcome(event_id, d) for d in decisions]
+        actions = [(account_id, bet_id, action)
+                   for (bet_id, account_id), record in zip(items, records, strict=True)
+                   if (action := reservation_action(record)) is not None]
+        if actions:
+            await self._resolve_reservations(actions)
+        return records
+
+
+def reservation_action(record: dict[str, Any]) -> str | None:
+    """What a bet's record means for its reservation: commit, release, or wait."""
+    if "error" in record:
+        # a reused key belongs to the original bet: its reservation is not this request's
+        return None if record["error"]["code"] == "IDEMPOTENCY_KEY_REUSED" else "release"
+    status = record["status"]
+    if status == "accepted":
+        return "commit"
+    if status == "rejected":
+        return "release"
+    return None
+

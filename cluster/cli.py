@@ -1,0 +1,275 @@
+"""The ``inplay`` command: up, down, status, token create, test.
+
+``inplay up [--demo] [--detach]`` starts the embedded Redis (unless ``REDIS_URL`` is set), a
+Ray head on ``INPLAY_RAY_PORT`` (never 6379), the saga sweeper and the Serve apps, prints
+where everything is, and stays in the foreground until Ctrl-C (or returns once healthy with
+``--detach``). Everything listens on loopback unless configured otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from cluster.config import Settings, load_settings
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+# ---------------------------------------------------------------- up / down / status
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from cluster import local
+
+    settings = load_settings()
+    state = local.RunState.load(settings)
+    if state is not None and _reachable(state.http_url):
+        _say(f"inplay is already running for {settings.home} at {state.http_url}")
+        return 1
+    busy = local.busy_ports(settings)
+    if busy:
+        _say(f"cannot start: port(s) {busy} already in use (set INPLAY_HTTP_PORT, "
+             "INPLAY_RAY_PORT, INPLAY_RAY_DASHBOARD_PORT)")
+        return 1
+    local.apply_serve_env()
+    _say(f"inplay home: {settings.home}")
+    redis_url, redis_pid, embedded = local.start_redis(settings)
+    _say("redis: " + ("embedded valkey-server (AOF appendfsync "
+                      f"{settings.redis_appendfsync}), pid {redis_pid}" if embedded
+                      else "external (REDIS_URL)"))
+    settings = settings.model_copy(update={"redis_url": redis_url})
+    address, session = settings.ray_address or "", ""
+    if not address:
+        address, session = local.start_ray_head(settings)
+    http_url = f"http://{settings.http_host}:{settings.http_port}"
+    dashboard = f"http://{settings.ray_dashboard_host}:{settings.ray_dashboard_port}"
+    state = local.RunState(redis_url, redis_pid, embedded, address, session, http_url, dashboard)
+    state.save(settings)
+    try:
+        _deploy(settings, address, http_url, demo=args.demo)
+    except Exception as exc:
+        _say(f"inplay up failed: {exc}")
+        _teardown(settings, state)
+        return 1
+    _say(f"\nAPI        {http_url}\nAPI docs   {http_url}/docs\n"
+         f"web page   {http_url}/\nRay dash   {dashboard}\n")
+    if args.detach:
+        _say("running in the background; stop with: inplay down")
+        return 0
+    _say("press Ctrl-C to stop")
+    _wait_for_signal()
+    _teardown(settings, state)
+    return 0
+
+
+def _deploy(settings: Settings, address: str, http_url: str, demo: bool) -> None:
+    import ray
+    from ray import serve
+
+    from actors.sweeper import start_sweeper
+    from cluster import local
+    from serve_apps.app import build_application
+
+    ray.init(address=address, namespace="inplay", log_to_driver=False)
+    start_sweeper(settings)
+    serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
+    token_key = settings.secret("token_key")
+    serve.run(build_application(settings, token_key), name="inplay", route_prefix="/",
+              blocking=False)
+    health = local.wait_healthy(http_url)
+    _say(f"healthy: {health['checks']}")
+    if demo:
+        _seed_demo(settings, http_url)
+
+
+def _seed_demo(settings: Settings, http_url: str) -> None:
+    from cluster import demo
+
+    operator_token = _issue_token(settings, "operator", "demo-operator")
+    publisher_token = _issue_token(settings, "publisher", "demo-publisher")
+    # demo passwords are secrets of this home: generated once, the same on every `up`
+    passwords = {name: f"{name}-{settings.secret(f'demo_{name}_password', 6)}"
+                 for name in demo.DEMO_PLAYERS}
+    creds = demo.seed(http_url, operator_token, publisher_token, passwords)
+    demo.start_demo_actors(http_url, operator_token, settings.media_region)
+    _say(f"\ndemo event: {creds.event_id}   ({http_url}/?event={creds.event_id})")
+    for name, password in creds.players:
+        _say(f"player: {name} / {password}")
+    _say(f"operator token: {operator_token}")
+
+
+def _reachable(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def _teardown(settings: Settings, state: Any) -> None:
+    from cluster import local
+
+    _say("stopping inplay ...")
+    try:
+        import ray
+        from ray import serve
+
+        if ray.is_initialized():
+            serve.shutdown()
+            ray.shutdown()
+    except Exception as exc:
+        _say(f"  serve shutdown: {exc}")
+    killed = local.stop_ray(state.ray_session)
+    _say(f"  ray: stopped {killed} processes")
+    local.stop_redis(state)
+    _say("  redis: stopped" if state.redis_embedded else "  redis: external, left running")
+    (settings.run_dir / "state.json").unlink(missing_ok=True)
+
+
+def cmd_down(_: argparse.Namespace) -> int:
+    from cluster import local
+
+    settings = load_settings()
+    state = local.RunState.load(settings)
+    if state is None:
+        _say(f"inplay is not running for {settings.home}")
+        return 0
+    _teardown(settings, state)
+    return 0
+
+
+def cmd_status(_: argparse.Namespace) -> int:
+    import httpx
+
+    from cluster import local
+
+    settings = load_settings()
+    state = local.RunState.load(settings)
+    if state is None:
+        _say(f"inplay is not running for {settings.home}")
+        return 3
+    try:
+        response = httpx.get(f"{state.http_url}/healthz", timeout=5)
+        _say(f"API {state.http_url}: {response.status_code} {response.text}")
+    except httpx.HTTPError as exc:
+        _say(f"API {state.http_url}: unreachable ({exc})")
+        return 1
+    _say(f"Ray {state.ray_address} (dashboard {state.dashboard_url})")
+    _say(f"Redis {'embedded' if state.redis_embedded else 'external'}")
+    return 0 if response.status_code == 200 else 1
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def _redis_url(settings: Settings) -> str:
+    from cluster import local
+
+    if settings.redis_url:
+        return settings.redis_url
+    state = local.RunState.load(settings)
+    if state is None:
+        raise SystemExit("inplay is not running (start it with: inplay up), and no REDIS_URL")
+    return state.redis_url
+
+
+def _issue_token(settings: Settings, role: str, name: str) -> str:
+    """Create (or reuse) the principal NAME with ROLE and sign a token for it."""
+    from cluster.security import TokenSigner
+    from storage.accounts import Accounts
+    from storage.errors import UsernameTaken
+    from storage.redis_client import async_client
+
+    async def principal_id() -> str:
+        client = async_client(_redis_url(settings))
+        accounts = Accounts(client, settings)
+        try:
+            return (await accounts.create_principal(name, role)).account_id
+        except UsernameTaken:
+            account_id = await client.get(f"username:{name.lower()}")
+            if account_id is None:
+                raise
+            existing = await accounts.get(account_id.decode())
+            if existing.role.value != role:
+                raise SystemExit(f"{name} exists with role {existing.role.value}") from None
+            return existing.account_id
+        finally:
+            await client.aclose()
+
+    account_id = asyncio.run(principal_id())
+    signer = TokenSigner(settings.secret("token_key"))
+    return signer.issue(account_id, role, settings.token_ttl_s).token
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    token = _issue_token(settings, args.role, args.name)
+    _say(f"{args.role} token for {args.name} (valid {settings.token_ttl_s}s):")
+    _say(token)
+    return 0
+
+
+# ---------------------------------------------------------------- tests
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    """ruff, mypy, then the whole pytest suite (what CI runs)."""
+    root = Path(__file__).resolve().parent.parent
+    bin_dir = Path(sys.executable).parent
+    steps = [
+        [str(bin_dir / "ruff"), "check", "."],
+        [str(bin_dir / "mypy"), "actors", "serve_apps", "storage", "media", "cluster",
+         "simulations"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args],
+    ]
+    for step in steps:
+        _say("$ " + " ".join(step))
+        result = subprocess.run(step, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+        if result.returncode != 0:
+            return result.returncode
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="inplay", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the platform (Redis, Ray, Serve)")
+    up.add_argument("--demo", action="store_true", help="seed a demo event, players, video")
+    up.add_argument("--detach", action="store_true", help="return once healthy")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop this home's platform").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="is it healthy?").set_defaults(func=cmd_status)
+    token = sub.add_parser("token", help="credentials for operators and publishers")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="create a principal and print its token")
+    create.add_argument("--role", choices=("operator", "publisher"), required=True)
+    create.add_argument("name")
+    create.set_defaults(func=cmd_token)
+    test = sub.add_parser("test", help="ruff, mypy and the test suite")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test.set_defaults(func=cmd_test)
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

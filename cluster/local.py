@@ -1,0 +1,184 @@
+"""Running inplay on one machine: the embedded Redis, a local Ray head, the Serve apps.
+
+State of a running installation lives in ``<home>/run/state.json`` (ports, pids, the Ray
+session), so ``inplay status`` and ``inplay down`` act on this home's processes only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cluster.config import Settings
+from cluster.processes import session_pids, terminate
+from storage.embedded import EmbeddedRedis, free_port
+
+# Serve settings that matter on the hot path (RAY_NOTES.md); set before Ray starts.
+SERVE_ENV = {
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+    "RAY_AUTH_MODE": "token",
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+
+
+@dataclass
+class RunState:
+    redis_url: str
+    redis_pid: int | None
+    redis_embedded: bool
+    ray_address: str
+    ray_session: str
+    http_url: str
+    dashboard_url: str
+
+    def save(self, settings: Settings) -> None:
+        settings.run_dir.mkdir(parents=True, exist_ok=True)
+        path = settings.run_dir / "state.json"
+        path.write_text(json.dumps(asdict(self), indent=2))
+        path.chmod(0o600)
+
+    @classmethod
+    def load(cls, settings: Settings) -> RunState | None:
+        path = settings.run_dir / "state.json"
+        if not path.exists():
+            return None
+        return cls(**json.loads(path.read_text()))
+
+
+def busy_ports(settings: Settings) -> list[int]:
+    """Which of the ports this home needs are taken already."""
+    import socket
+
+    wanted = [settings.http_port]
+    if not settings.ray_address:
+        wanted += [settings.ray_port, settings.ray_dashboard_port]
+    busy = []
+    for port in wanted:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append(port)
+    return busy
+
+
+def apply_serve_env() -> None:
+    for key, value in SERVE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def start_redis(settings: Settings) -> tuple[str, int | None, bool]:
+    """The Redis to use: ``REDIS_URL`` if given (never start one), else the embedded one."""
+    if settings.redis_url:
+        return settings.redis_url, None, False
+    previous = RunState.load(settings)
+    port = free_port()
+    if previous is not None and previous.redis_embedded:
+        port = int(previous.redis_url.rsplit(":", 1)[1].split("/")[0]) or port
+    server = EmbeddedRedis(
+        data_dir=settings.data_dir / "redis", password=settings.secret("redis_password"),
+        port=port, appendfsync=settings.redis_appendfsync,
+        log_file=settings.log_dir / "redis.log", detach=True)
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        server.start()
+    except Exception:
+        server.port = free_port()  # the previous port is taken by someone else
+        server.start()
+    assert server.process is not None
+    return server.url, server.process.pid, True
+
+
+def start_ray_head(settings: Settings) -> tuple[str, str]:
+    """A Ray head for this home (never on 6379); returns (GCS address, session name)."""
+    ray_bin = Path(sys.executable).with_name("ray")
+    command = [
+        str(ray_bin), "start", "--head", f"--port={settings.ray_port}",
+        "--node-ip-address=127.0.0.1", f"--dashboard-host={settings.ray_dashboard_host}",
+        f"--dashboard-port={settings.ray_dashboard_port}", "--include-dashboard=true",
+        f"--num-cpus={max(2, os.cpu_count() or 2)}", "--disable-usage-stats",
+        # every other port is picked free, so that two homes on one machine never collide
+        f"--ray-client-server-port={free_port()}", "--min-worker-port=0",
+        "--max-worker-port=0", f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-agent-grpc-port={free_port()}", f"--metrics-export-port={free_port()}",
+    ]
+    # HAProxy's own stats and metrics listeners default to fixed ports (8404, 9101): give
+    # each home its own so that two installations on one machine never collide
+    env = {**os.environ, **SERVE_ENV,
+           "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+           "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port())}
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    (settings.log_dir / "ray-start.log").write_text(out.stdout + out.stderr)
+    if out.returncode != 0:
+        raise RuntimeError(f"ray start failed (see {settings.log_dir / 'ray-start.log'}):\n"
+                           f"{out.stderr[-2000:]}")
+    match = re.search(r"session_[0-9_-]+", out.stdout + out.stderr)
+    session = match.group(0) if match else _newest_session()
+    return f"127.0.0.1:{settings.ray_port}", session
+
+
+def _newest_session() -> str:
+    latest = Path("/tmp/ray/session_latest")
+    return latest.resolve().name if latest.exists() else ""
+
+
+def stop_ray(session: str) -> int:
+    if not session:
+        return 0
+    pids = session_pids(session)
+    terminate(pids)
+    return len(pids)
+
+
+def stop_redis(state: RunState) -> None:
+    if not state.redis_embedded or state.redis_pid is None:
+        return
+    import redis
+
+    try:
+        redis.Redis.from_url(state.redis_url, socket_timeout=5).shutdown(nosave=True)
+    except redis.RedisError:
+        pass
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(state.redis_pid):
+        time.sleep(0.1)
+    if _alive(state.redis_pid):
+        terminate({state.redis_pid})
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_healthy(url: str, timeout_s: float = 120.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"{url}/healthz", timeout=5)
+            if response.status_code == 200:
+                body: dict[str, Any] = response.json()
+                return body
+            last = response.text
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        time.sleep(0.5)
+    raise RuntimeError(f"the platform did not become healthy in {timeout_s:.0f}s: {last}")

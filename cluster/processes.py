@@ -1,0 +1,78 @@
+"""Finding and stopping the processes of one local Ray session (never anyone else's).
+
+``ray stop`` kills every Ray process on the machine, which would take down other inplay
+homes and test runs; inplay stops only the processes of the session it started: those whose
+command line names the session, and all their descendants (workers, HAProxy).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace")
+    except OSError:
+        return ""
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command may contain spaces or parentheses: the ppid follows the last ')'
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _all_pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def session_pids(marker: str) -> set[int]:
+    """Processes whose command line contains ``marker``, plus all their descendants."""
+    pids = _all_pids()
+    roots = {p for p in pids if marker in _cmdline(p) and p != os.getpid()}
+    parents = {p: _parent(p) for p in pids}
+    found = set(roots)
+    changed = True
+    while changed:
+        changed = False
+        for pid, parent in parents.items():
+            if parent in found and pid not in found and pid != os.getpid():
+                found.add(pid)
+                changed = True
+    return found
+
+
+def terminate(pids: set[int], grace_s: float = 10.0) -> None:
+    """SIGTERM, wait up to ``grace_s``, then SIGKILL whatever is left."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + (grace_s if sig == signal.SIGTERM else 2.0)
+        while time.monotonic() < deadline:
+            pids = {p for p in pids if _alive(p)}
+            if not pids:
+                return
+            time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] \
+        if Path(f"/proc/{pid}/stat").exists() else "X"
+    return state not in ("Z", "X")

@@ -1,0 +1,111 @@
+"""The HTTP edge: one FastAPI app behind a Ray Serve deployment (``inplay`` application).
+
+``create_app()`` builds the routes (no Ray needed: tests mount it with their own services);
+``ApiDeployment`` gives each Serve replica its services; ``build_application`` /
+``app_builder`` are what ``inplay up`` and ``serve deploy cluster/serve_config.yaml`` run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI, Request
+from ray import serve
+from ray.serve import Application
+
+from cluster.config import Settings, load_settings
+from serve_apps import problems
+from serve_apps.deps import Principal, Services, current, principal
+from serve_apps.routes import accounts, bets, events, health, ops, wallet
+
+API_VERSION = "1.0.0"
+DESCRIPTION = (
+    "Live betting and live streaming for casino and sportsbook operators. Errors are RFC 9457 "
+    "problem+json with a stable `code`. Money and prices are decimal strings; POSTs that move "
+    "money or place bets take an `Idempotency-Key` header."
+)
+
+
+class _ReplicaRedis:
+    """The replica's Redis client, resolved when first used (routers are built at import)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # pickling and copying probe dunders: not the client's
+            raise AttributeError(name)
+        return getattr(current(self._app).redis, name)
+
+
+def _media_router(app: FastAPI) -> Any:
+    from media.actors import get_or_create_region_actor
+    from media.entitlements import EntitlementStore
+    from serve_apps.media_routes import build_media_router
+
+    handles: dict[str, Any] = {}
+
+    async def region_actor(event_id: str) -> Any:
+        region = current(app).settings.media_region
+        if region not in handles:
+            handles[region] = await asyncio.to_thread(get_or_create_region_actor, region)
+        return handles[region]
+
+    def media_principal(request: Request) -> Principal:
+        return principal(request, current(request.app))
+
+    return build_media_router(media_principal, EntitlementStore(_ReplicaRedis(app)),
+                              region_actor)
+
+
+def create_app(svc: Services | None = None) -> FastAPI:
+    app = FastAPI(title="inplay", version=API_VERSION, description=DESCRIPTION)
+    if svc is not None:
+        app.state.services = svc
+    problems.install(app)
+    for module in (health, accounts, events, bets, wallet, ops):
+        app.include_router(module.router)
+    app.include_router(_media_router(app))
+    try:
+        from serve_apps.web import web_router
+    except ImportError:  # the page is optional for API-only deployments
+        pass
+    else:
+        app.include_router(web_router())
+    return app
+
+
+@serve.deployment(
+    name="api",
+    max_ongoing_requests=2000,
+    ray_actor_options={"num_cpus": 0},
+    logging_config={"enable_access_log": False},
+)
+@serve.ingress()
+class ApiDeployment:
+    """One API replica: builds its services (Redis pool, wallet, saga, registry) once.
+
+    The FastAPI app is built in the replica (late-bound ingress), not pickled from the
+    driver, so its routes and schemas are those of the code the replica imported.
+    """
+
+    def __init__(self, settings: dict[str, Any], token_key: str) -> None:
+        self.services = Services.build(Settings.model_validate(settings), token_key)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_app(self.services)
+
+
+def build_application(settings: Settings, token_key: str) -> Application:
+    payload = settings.model_dump(mode="json")
+    deployment: Any = ApiDeployment
+    return deployment.options(num_replicas=settings.api_replicas).bind(payload, token_key)
+
+
+def app_builder(args: dict[str, str]) -> Application:
+    """For ``serve run``/``serve deploy``: settings from the environment (and ``args``)."""
+    overrides: dict[str, Any] = {k: v for k, v in args.items() if k != "token_key"}
+    settings = load_settings(**overrides)
+    token_key = args.get("token_key") or settings.secret("token_key")
+    return build_application(settings, token_key)

@@ -1,0 +1,161 @@
+"""Bets: place (the saga), look one up, list one's own."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+
+from actors import errors
+from actors.book import PlaceBet
+from actors.event_actor import bet_outcome
+from actors.saga import bet_id_for, betref_key, bets_key
+from serve_apps.deps import Principal, Services, idempotency_key, player, services
+from serve_apps.models import BetRequest
+from serve_apps.problems import problem_from_error_dict, problem_response
+from storage.journal import JournalKeys
+
+router = APIRouter(tags=["bets"])
+
+
+def rfc3339(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def public_bet(record: dict[str, Any]) -> dict[str, Any]:
+    """A bet as the API shows it (internal fields such as the fingerprint dropped)."""
+    out: dict[str, Any] = {
+        "bet_id": record["bet_id"],
+        "event_id": record.get("event_id"),
+        "market_id": record.get("market_id"),
+        "selection_id": record.get("selection_id"),
+        "status": record["status"],
+        "stake": record.get("stake"),
+        "price": record.get("price", record.get("requested_price")),
+        "requested_price": record.get("requested_price"),
+        "odds_change": record.get("policy"),
+        "placed_at": rfc3339(record.get("placed_at")),
+        "payout": None,
+        "settlements": [],
+    }
+    if record["status"] == "accepted":
+        out["potential_payout"] = record["potential_payout"]
+        out["accepted_at"] = rfc3339(record.get("accepted_at"))
+        out["price_version"] = record.get("version")
+    elif record["status"] == "pending":
+        out["accept_after"] = rfc3339(record.get("accept_after"))
+    else:
+        out["reason"] = record.get("code")
+        out["detail"] = record.get("detail")
+    return out
+
+
+def _status_of(code: str) -> int:
+    cls = errors.ERRORS_BY_CODE.get(code)
+    return cls.status if cls is not None else 409
+
+
+@router.post("/v1/bets", status_code=201, responses={
+    201: {"description": "accepted"}, 202: {"description": "pending (in-play delay)"},
+    402: {"description": "INSUFFICIENT_FUNDS"}, 403: {"description": "protection refusals"},
+    409: {"description": "PRICE_CHANGED, MARKET_CLOSED, LIABILITY_LIMIT, ..."},
+    423: {"description": "MARKET_SUSPENDED"}, 429: {"description": "RATE_LIMITED"},
+    503: {"description": "UNAVAILABLE / OVERLOADED"}})
+async def place_bet(body: BetRequest, key: str = Depends(idempotency_key),
+                    who: Principal = Depends(player), svc: Services = Depends(services)
+                    ) -> JSONResponse:
+    """Place a bet: funds reserved, the event actor decides and journals, then commit/release.
+
+    Same Idempotency-Key and body → the original outcome; other body → 422
+    ``IDEMPOTENCY_KEY_REUSED``.
+    """
+    cmd = PlaceBet(
+        bet_id_for(who.account_id, key), who.account_id, body.market_id, body.selection_id,
+        body.stake, body.price, body.odds_change, body.price_version,
+        await svc.in_play_allowed(who.account_id))
+    record = await svc.saga.place(cmd, "sport_prematch", body.event_id)
+    return bet_response(record)
+
+
+def bet_response(record: dict[str, Any]) -> JSONResponse:
+    if "error" in record:
+        return problem_from_error_dict(record["error"])
+    status = record["status"]
+    if status == "accepted":
+        return JSONResponse(public_bet(record), status_code=201)
+    if status == "pending":
+        return JSONResponse(public_bet(record), status_code=202)
+    code = record.get("code", "REJECTED")
+    extra = dict(record.get("extra") or {})
+    return problem_response(_status_of(code), code, record.get("detail", ""),
+                            bet_id=record["bet_id"], **extra)
+
+
+async def _records(svc: Services, account_id: str, bet_ids: list[str]
+                   ) -> dict[str, dict[str, Any]]:
+    if not bet_ids:
+        return {}
+    events = await cast(Awaitable[list[bytes | None]],
+                        svc.redis.hmget(betref_key(account_id), bet_ids))
+    by_event: dict[str, list[str]] = defaultdict(list)
+    for bet_id, event_id in zip(bet_ids, events, strict=True):
+        if event_id is not None:
+            by_event[event_id.decode()].append(bet_id)
+    out: dict[str, dict[str, Any]] = {}
+    for event, ids in by_event.items():
+        raw = await cast(Awaitable[list[bytes | None]],
+                         svc.redis.hmget(JournalKeys(event).bets, ids))
+        for bet_id, payload in zip(ids, raw, strict=True):
+            if payload is not None:
+                out[bet_id] = bet_outcome(event, payload)
+    return out
+
+
+@router.get("/v1/bets/{bet_id}")
+async def get_bet(bet_id: str, who: Principal = Depends(player),
+                  svc: Services = Depends(services)) -> JSONResponse:
+    """One of the caller's bets; another player's bet is indistinguishable from none (404)."""
+    found = await _records(svc, who.account_id, [bet_id])
+    record = found.get(bet_id)
+    if record is None or record.get("account_id") != who.account_id:
+        return problem_response(404, "UNKNOWN_BET", f"no bet {bet_id}")
+    return JSONResponse(public_bet(record))
+
+
+@router.get("/v1/bets")
+async def list_bets(
+    status: str | None = Query(default=None, pattern="^[a-z_]{1,20}$"),
+    limit: int = Query(default=50, ge=1, le=200),
+    cursor: int = Query(default=0, ge=0),
+    who: Principal = Depends(player),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """The caller's bets, newest first; ``next_cursor`` continues the listing."""
+    items: list[dict[str, Any]] = []
+    position = cursor
+    while len(items) < limit:
+        ids = [b.decode() for b in await svc.redis.zrevrange(
+            bets_key(who.account_id), position, position + limit * 2 - 1)]
+        if not ids:
+            position = -1
+            break
+        records = await _records(svc, who.account_id, ids)
+        for offset, bet_id in enumerate(ids):
+            record = records.get(bet_id)
+            if record is not None and (status is None or record["status"] == status):
+                items.append(public_bet(record))
+                if len(items) == limit:
+                    position += offset + 1
+                    break
+        else:
+            position += len(ids)
+    return {"items": items, "next_cursor": None if position < 0 else position}
+
+

@@ -1,0 +1,1 @@
+"""Baseline apps the HTTP benchmark measures next to the platform (see bench_http)."""

@@ -1,0 +1,863 @@
+"""HTTP benchmark: durable bets/s on one hot event, next to the HTTP ceiling and naive Serve.
+
+Run (from the repo root; ``--quick`` finishes in under 3 minutes, the default in under 10):
+
+    .venv/bin/python -m simulations.bench_http [--quick] [--sections 1,2,3] [--profile]
+
+Everything runs in one go on this machine, against loopback, with the same closed-loop load
+generator (wrk with a generated Lua script, installed with apt-get if missing; ``--loadgen
+python`` uses N processes × asyncio/aiohttp instead):
+
+1. the HTTP ceiling: plain uvicorn + FastAPI ``GET /hello``, one worker, ``--no-access-log``;
+2. the naive Serve path: a private ``ray.init(address="local")`` + ``serve.run`` in a subprocess,
+   default proxy, no HAProxy/throughput flags, a ``POST /bet`` that makes one call per request to
+   a trivial async actor (``simulations/baselines/naive_serve.py``);
+3. the real platform: ``inplay up --demo --detach`` in a temporary ``INPLAY_HOME`` on free ports;
+   the benchmark registers, KYC-verifies (operator token from ``inplay token create``), funds and
+   logs in many players (so the per-account rate limit is not what is measured; 429s are counted
+   and called out), creates one event with a high liability limit, and posts ``/v1/bets`` with
+   unique Idempotency-Keys, ``odds_change: "any"`` at the current price. Closed loop at several
+   connection counts → accepted (201) durable bets/s, p50/p99, errors by status and problem code;
+   then an open-loop run at a constant 1,000 bets/s (latency from each request's scheduled send
+   time, so coordinated omission does not hide queueing) → p99. Then ``inplay down``.
+4. ratios real/hello and real/naive, printed against the aims (≥ 2,000 accepted bets/s on one
+   event, ≥ 40% of the hello rate, p99 ≤ 50 ms at 1,000 bets/s).
+
+The machine has 2 cores and the servers and the load generator share them: every run reports
+the generator's own CPU (and flags a saturated generator thread/process) and the CPU of every
+process this benchmark started (Ray workers, proxy, Redis, ...) read from /proc, plus what the
+rest of the machine used meanwhile. ``--profile`` also samples the busiest processes of the real
+path with py-spy during an extra run and prints their hottest functions.
+
+Prints a table and writes ``simulations/results/http.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from simulations.loadgen import (
+    MARKER_ENV,
+    CpuMeter,
+    RunResult,
+    Target,
+    ensure_wrk,
+    run_python,
+    run_wrk,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).parent / "results" / "http.json"
+BIN = Path(sys.executable).parent
+FORBIDDEN_PORTS = frozenset({6379, 8000})
+SERVE_FLAGS = ("RAY_SERVE_ENABLE_HA_PROXY", "RAY_SERVE_THROUGHPUT_OPTIMIZED",
+               "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD")
+AIM_BETS_PER_S = 2000.0
+AIM_RATIO_HELLO = 0.40
+AIM_P99_MS = 50.0
+OPEN_RATE = 1000.0
+BET_STAKE = "1.00"
+DEPOSIT = "20000.00"  # below the 25,000 review threshold
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Durations and sizes of one mode."""
+
+    name: str
+    duration_s: float
+    warmup_s: float
+    hello_connections: int
+    naive_connections: int
+    real_connections: tuple[int, ...]
+    accounts: int
+    open_duration_s: float
+    profile_s: float
+
+
+QUICK = Plan("quick", duration_s=6, warmup_s=2, hello_connections=64, naive_connections=64,
+             real_connections=(64, 256), accounts=128, open_duration_s=10, profile_s=6)
+FULL = Plan("default", duration_s=12, warmup_s=3, hello_connections=64, naive_connections=64,
+            real_connections=(32, 64, 128, 256), accounts=256, open_duration_s=30,
+            profile_s=10)
+
+
+# ---------------------------------------------------------------------------------------------
+# plumbing
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port() -> int:
+    """A free loopback TCP port, never 6379 or 8000."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in FORBIDDEN_PORTS:
+            return port
+
+
+def base_env(tag: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env[MARKER_ENV] = tag
+    env.pop("RAY_ADDRESS", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def http_status(url: str, method: str = "GET", body: bytes | None = None,
+                timeout: float = 5.0) -> int | None:
+    req = urllib.request.Request(url, data=body, method=method,
+                                 headers={"Content-Type": "application/json"} if body else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return None
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float, what: str,
+             proc: subprocess.Popen[bytes] | None = None) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if check():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
+        time.sleep(0.2)
+    raise TimeoutError(f"{what}: not ready after {timeout_s:.0f}s")
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    """End a process this benchmark started (its own session): TERM, then KILL the group."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+class Loadgen:
+    """The closed-loop generator every section uses, and the open-loop one."""
+
+    def __init__(self, kind: str, install: bool) -> None:
+        self.wrk = ensure_wrk(install) if kind in ("auto", "wrk") else None
+        if kind == "wrk" and not self.wrk:
+            raise SystemExit("wrk is not installed and could not be installed")
+        self.kind = "wrk" if self.wrk else "python"
+        self.version = ""
+        if self.wrk:
+            out = subprocess.run([self.wrk, "-v"], capture_output=True, text=True, check=False)
+            self.version = (out.stdout + out.stderr).splitlines()[0] if out.stdout + out.stderr \
+                else "wrk"
+        else:
+            import aiohttp
+
+            self.version = f"python {platform.python_version()} + aiohttp {aiohttp.__version__}"
+
+    def closed(self, target: Target, connections: int, duration_s: float) -> RunResult:
+        if self.wrk:
+            return run_wrk(target, connections, duration_s, threads=2, wrk=self.wrk)
+        return run_python(target, duration_s, processes=2, connections=connections)
+
+    @staticmethod
+    def open(target: Target, rate: float, duration_s: float) -> RunResult:
+        return run_python(target, duration_s, processes=2, connections=512, rate=rate,
+                          timeout_s=10.0)
+
+
+def measured(tag: str, fn: Callable[[], RunResult]) -> tuple[RunResult, dict[str, Any]]:
+    """Run ``fn`` while metering CPU of every marked process; adds the generator's own CPU."""
+    meter = CpuMeter(tag)
+    meter.start()
+    result = fn()
+    cpu = meter.stop()
+    # the generator exits (and is reaped) before the meter's last look: add its own figure
+    cpu["by_process_cores"]["load generator"] = round(result.generator_cores, 3)
+    cpu["benchmark_cores"] = round(cpu["benchmark_cores"] + result.generator_cores, 2)
+    cpu["other_cores"] = round(max(0.0, cpu["machine_busy_cores"] - cpu["benchmark_cores"]), 2)
+    return result, cpu
+
+
+def run_record(result: RunResult, cpu: dict[str, Any], ok: tuple[int, ...]) -> dict[str, Any]:
+    out = result.to_json()
+    out["ok_statuses"] = list(ok)
+    out["ok_per_s"] = round(result.rate(*ok), 1)
+    out["cpu"] = cpu
+    return out
+
+
+def bet_body(event_id: str, market_id: str, selection_id: str, price: str) -> bytes:
+    return orjson.dumps({"event_id": event_id, "market_id": market_id,
+                         "selection_id": selection_id, "stake": BET_STAKE, "price": price,
+                         "odds_change": "any"})
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. the HTTP ceiling
+
+
+def section_hello(plan: Plan, gen: Loadgen, tag: str, workdir: Path) -> dict[str, Any]:
+    port = free_port()
+    env = base_env(tag)
+    for flag in SERVE_FLAGS:
+        env.pop(flag, None)
+    logfile = (workdir / "hello.log").open("wb")
+    proc = subprocess.Popen(
+        [str(BIN / "uvicorn"), "simulations.baselines.hello:app", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
+        start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/hello"
+        wait_for(lambda: http_status(url) == 200, 30, "uvicorn hello", proc)
+        target = Target("127.0.0.1", port, "GET", "/hello")
+        gen.closed(target, plan.hello_connections, plan.warmup_s)
+        result, cpu = measured(tag, lambda: gen.closed(target, plan.hello_connections,
+                                                       plan.duration_s))
+    finally:
+        stop_process(proc, 10)
+        logfile.close()
+    return {"what": "uvicorn + FastAPI GET /hello, 1 worker, --no-access-log",
+            "run": run_record(result, cpu, (200,))}
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. the naive Serve path
+
+
+def section_naive(plan: Plan, gen: Loadgen, tag: str, workdir: Path) -> dict[str, Any]:
+    port, dash = free_port(), free_port()
+    env = base_env(tag)
+    for flag in SERVE_FLAGS:
+        env.pop(flag, None)
+    out_path = workdir / "naive.out"
+    out = out_path.open("wb")
+    err = (workdir / "naive.err").open("wb")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulations.baselines.naive_serve", "--port", str(port),
+         "--dashboard-port", str(dash)],
+        cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=out, stderr=err,
+        start_new_session=True)
+    try:
+        try:
+            wait_for(lambda: b"READY" in out_path.read_bytes(), 180, "naive Serve app", proc)
+        except (RuntimeError, TimeoutError) as exc:
+            tail = (workdir / "naive.err").read_bytes().decode(errors="replace")[-1500:]
+            raise RuntimeError(f"{exc}\n{tail}") from None
+        startup = time.perf_counter() - t0
+        body = bet_body("naive-event", "m1", "home", "2.50")
+        target = Target("127.0.0.1", port, "POST", "/bet", bodies=(body,))
+        gen.closed(target, plan.naive_connections, plan.warmup_s)
+        result, cpu = measured(tag, lambda: gen.closed(target, plan.naive_connections,
+                                                       plan.duration_s))
+    finally:
+        if proc.stdin:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()  # the app shuts Serve and Ray down cleanly on EOF
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            stop_process(proc, 20)
+        out.close()
+        err.close()
+    return {"what": "Ray Serve default proxy, POST /bet → one call to a trivial async actor",
+            "startup_s": round(startup, 1), "run": run_record(result, cpu, (201,))}
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. the real platform
+
+
+class ApiError(RuntimeError):
+    def __init__(self, method: str, path: str, status: int, body: str) -> None:
+        super().__init__(f"{method} {path} → {status}: {body[:400]}")
+        self.status = status
+        self.body = body
+
+
+class Api:
+    """A small async client for the inplay API contract (shared/API.md)."""
+
+    def __init__(self, base_url: str) -> None:
+        import httpx
+
+        self.client = httpx.AsyncClient(
+            base_url=base_url, timeout=60.0,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def call(self, method: str, path: str, *, token: str | None = None,
+                   body: Any = None, idem: str | None = None,
+                   expect: tuple[int, ...] = (200, 201)) -> Any:
+        headers = {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if idem:
+            headers["Idempotency-Key"] = idem
+        content = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            content = orjson.dumps(body)
+        resp = await self.client.request(method, path, headers=headers, content=content)
+        if resp.status_code not in expect:
+            raise ApiError(method, path, resp.status_code, resp.text)
+        return resp.json() if resp.content else None
+
+
+@dataclass
+class Platform:
+    """One ``inplay up --demo --detach`` in a temporary home; ``down`` in any case."""
+
+    home: Path
+    env: dict[str, str]
+    http_port: int
+    up_output: str = ""
+    up_seconds: float = 0.0
+
+    @property
+    def inplay(self) -> str:
+        return str(BIN / "inplay")
+
+    def run(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([self.inplay, *args], cwd=ROOT, env=self.env, text=True,
+                              capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                              check=False)
+
+    def up(self) -> None:
+        t0 = time.perf_counter()
+        proc = self.run("up", "--demo", "--detach", timeout=300)
+        self.up_seconds = time.perf_counter() - t0
+        self.up_output = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            raise RuntimeError(f"inplay up failed (rc {proc.returncode}):\n"
+                               f"{self.up_output[-3000:]}")
+
+    def down(self) -> str:
+        try:
+            proc = self.run("down", timeout=180)
+        except subprocess.TimeoutExpired:
+            return "inplay down timed out"
+        return f"rc {proc.returncode}: {(proc.stdout + proc.stderr).strip()[-500:]}"
+
+    def operator_token(self) -> str:
+        proc = self.run("token", "create", "--role", "operator", "bench")
+        lines = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip()]
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"inplay token create failed: {proc.stdout}{proc.stderr}")
+        return lines[-1]
+
+
+def cli_ready() -> str | None:
+    """None when ``inplay up`` can be used, else why not."""
+    if not (ROOT / "cluster" / "cli.py").exists():
+        return "cluster/cli.py does not exist yet"
+    if not (BIN / "inplay").exists():
+        return "the inplay entry point is not installed in the venv"
+    proc = subprocess.run([str(BIN / "inplay"), "up", "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    if proc.returncode != 0:
+        return f"`inplay up --help` failed: {(proc.stdout + proc.stderr).strip()[-300:]}"
+    if "--detach" not in proc.stdout or "--demo" not in proc.stdout:
+        return "`inplay up` has no --demo/--detach yet"
+    return None
+
+
+@dataclass
+class HotEvent:
+    event_id: str
+    market_id: str
+    prices: dict[str, str]
+    in_play: bool
+
+
+async def create_event(api: Api, op: str, tag: str) -> HotEvent:
+    starts = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    last: ApiError | None = None
+    created: dict[str, Any] | None = None
+    for liability in ("1000000000.00", "100000000.00", "10000000.00"):
+        body = {"event_id": f"bench-{tag}", "name": f"Bench hot event {tag}", "sport": "soccer",
+                "starts_at": starts,
+                "markets": [{"market_id": "match-odds", "name": "Match odds",
+                             "in_play_delay_s": 0, "max_liability": liability,
+                             "selections": [{"selection_id": "home", "name": "Home",
+                                             "price": "2.50"},
+                                            {"selection_id": "draw", "name": "Draw",
+                                             "price": "3.20"},
+                                            {"selection_id": "away", "name": "Away",
+                                             "price": "2.80"}]}]}
+        try:
+            created = await api.call("POST", "/v1/ops/events", token=op, body=body,
+                                     expect=(200, 201))
+            break
+        except ApiError as exc:
+            last = exc
+            if exc.status != 422:
+                raise
+    if created is None:
+        raise RuntimeError(f"could not create the event: {last}")
+    market = created["markets"][0]
+    prices = {str(s["selection_id"]): str(s["price"]) for s in market["selections"]}
+    return HotEvent(str(created["event_id"]), str(market["market_id"]), prices, in_play=False)
+
+
+async def make_players(api: Api, op: str, tag: str, n: int,
+                       concurrency: int = 8) -> list[str]:
+    """Register, verify, log in and fund ``n`` players; their bearer tokens."""
+    sem = asyncio.Semaphore(concurrency)
+    password = f"bench-{tag}-password"
+
+    async def one(i: int) -> str:
+        async with sem:
+            username = f"b{tag}n{i:04d}"
+            acct = await api.call("POST", "/v1/accounts", body={
+                "username": username, "password": password, "jurisdiction": "GB",
+                "date_of_birth": "1985-04-12"}, expect=(200, 201))
+            account_id = str(acct["account_id"])
+            if acct.get("kyc_status") != "verified":
+                await api.call("POST", f"/v1/ops/accounts/{account_id}/kyc", token=op,
+                               body={"status": "verified", "reason": "benchmark player"})
+            session = await api.call("POST", "/v1/sessions",
+                                     body={"username": username, "password": password})
+            token = str(session["token"])
+            await api.call("POST", "/v1/wallet/deposits", token=token,
+                           idem=f"fund-{tag}-{i}", body={"amount": DEPOSIT,
+                                                         "method": "bank_transfer"},
+                           expect=(200, 201))
+            return token
+
+    return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+async def probe_bet(api: Api, token: str, ev: HotEvent, tag: str) -> tuple[int, Any]:
+    sel, price = next(iter(ev.prices.items()))
+    resp = await api.client.post(
+        "/v1/bets", content=bet_body(ev.event_id, ev.market_id, sel, price),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                 "Idempotency-Key": f"probe-{tag}-{secrets.token_hex(4)}"})
+    try:
+        data: Any = resp.json()
+    except ValueError:
+        data = resp.text[:500]
+    return resp.status_code, data
+
+
+async def prepare_real(base_url: str, op: str, tag: str, accounts: int,
+                       notes: list[str]) -> tuple[HotEvent, list[str], dict[str, Any]]:
+    api = Api(base_url)
+    timings: dict[str, Any] = {}
+    try:
+        t0 = time.perf_counter()
+        ev = await create_event(api, op, tag)
+        timings["event_s"] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        tokens = await make_players(api, op, tag, accounts)
+        timings["players_s"] = round(time.perf_counter() - t0, 2)
+        # a hot event is in play; with in_play_delay_s 0 bets are still accepted at once
+        try:
+            await api.call("POST", f"/v1/ops/events/{ev.event_id}/status", token=op,
+                           body={"status": "in_play"})
+            ev.in_play = True
+        except ApiError as exc:
+            notes.append(f"could not put the event in play ({exc}); betting pre-match")
+        status, data = await probe_bet(api, tokens[0], ev, tag)
+        if status != 201 and ev.in_play:
+            notes.append(f"in-play probe bet answered {status} {data}; betting pre-match")
+            await api.call("POST", f"/v1/ops/events/{ev.event_id}/status", token=op,
+                           body={"status": "scheduled"})
+            ev.in_play = False
+            status, data = await probe_bet(api, tokens[0], ev, tag)
+        if status != 201:
+            raise RuntimeError(f"probe bet answered {status}: {data}")
+        fresh = await api.call("GET", f"/v1/events/{ev.event_id}", token=tokens[0])
+        for market in fresh.get("markets", []):
+            if market.get("market_id") == ev.market_id:
+                ev.prices = {str(s["selection_id"]): str(s["price"])
+                             for s in market["selections"]}
+        return ev, tokens, timings
+    finally:
+        await api.close()
+
+
+async def fetch_json(base_url: str, path: str, token: str) -> Any:
+    api = Api(base_url)
+    try:
+        return await api.call("GET", path, token=token)
+    except (ApiError, OSError) as exc:
+        return {"error": str(exc)}
+    finally:
+        await api.close()
+
+
+def profile_processes(tag: str, pids: list[tuple[int, str]], seconds: float,
+                      workdir: Path, load: Callable[[], Any]) -> dict[str, Any]:
+    """py-spy the given processes while ``load`` runs; top functions by own samples."""
+    spy = BIN / "py-spy"
+    if not spy.exists():
+        return {"error": "py-spy is not installed in the venv"}
+    procs = []
+    for pid, label in pids:
+        out = workdir / f"pyspy-{pid}.txt"
+        p = subprocess.Popen(
+            [str(spy), "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
+             "--format", "raw", "--output", str(out), "--nonblocking", "--rate", "200"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=base_env(tag))
+        procs.append((p, out, pid, label))
+    load()
+    report: dict[str, Any] = {}
+    for p, out, pid, label in procs:
+        try:
+            _, errb = p.communicate(timeout=seconds + 60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, errb = p.communicate()
+        own: Counter[str] = Counter()
+        layer: Counter[str] = Counter()
+        total = 0
+        if out.exists():
+            for line in out.read_text().splitlines():
+                stack, _, count = line.rpartition(" ")
+                if not count.isdigit():
+                    continue
+                n = int(count)
+                total += n
+                frames = stack.split(";")
+                own[frames[-1]] += n
+                layer[_layer(frames)] += n
+        report[f"{label} (pid {pid})"] = {
+            "samples": total,
+            "by_layer_pct": {k: round(100 * v / total, 1) for k, v in layer.most_common()}
+            if total else {},
+            "top_own_pct": {k: round(100 * v / total, 1) for k, v in own.most_common(15)}
+            if total else {},
+            "error": (errb or b"").decode(errors="replace")[-300:] if not total else "",
+        }
+    return report
+
+
+_LAYERS = (("starlette", "http: starlette/fastapi"), ("fastapi", "http: starlette/fastapi"),
+           ("uvicorn", "http: uvicorn"), ("h11", "http: uvicorn"), ("httptools", "http: uvicorn"),
+           ("pydantic", "pydantic"), ("redis", "redis client"), ("ray/serve", "ray serve"),
+           ("ray/_private", "ray core"), ("ray/actor", "ray core"), ("_raylet", "ray core"),
+           ("serialization", "ray core"), ("asyncio", "asyncio"), ("uvloop", "asyncio"),
+           ("serve_apps", "inplay serve_apps"), ("actors/", "inplay actors"),
+           ("storage/", "inplay storage"), ("cluster/", "inplay cluster"))
+
+
+def _layer(frames: list[str]) -> str:
+    """The layer of the innermost frame that belongs to a known one."""
+    for frame in reversed(frames):
+        for needle, name in _LAYERS:
+            if needle in frame:
+                return name
+    return "other"
+
+
+def section_real(plan: Plan, gen: Loadgen, tag: str, workdir: Path, profile: bool,
+                 keep_home: bool) -> dict[str, Any]:
+    home = Path(tempfile.mkdtemp(prefix="inplay-bench-"))
+    http_port, ray_port, dash_port = free_port(), free_port(), free_port()
+    env = base_env(tag)
+    env.update({"INPLAY_HOME": str(home), "INPLAY_HTTP_PORT": str(http_port),
+                "INPLAY_RAY_PORT": str(ray_port), "INPLAY_RAY_DASHBOARD_PORT": str(dash_port)})
+    env.pop("REDIS_URL", None)
+    env.pop("INPLAY_CONFIG", None)
+    plat = Platform(home, env, http_port)
+    base_url = f"http://127.0.0.1:{http_port}"
+    notes: list[str] = []
+    out: dict[str, Any] = {"home": str(home), "ports": {"http": http_port, "ray": ray_port,
+                                                       "dashboard": dash_port},
+                           "notes": notes}
+    try:
+        log(f"section 3: inplay up --demo --detach (home {home}, http {http_port})")
+        plat.up()
+        out["up_s"] = round(plat.up_seconds, 1)
+        out["up_output_tail"] = plat.up_output[-2000:]
+        wait_for(lambda: http_status(f"{base_url}/healthz") == 200, 120, "GET /healthz")
+        op = plat.operator_token()
+        log(f"section 3: creating the event and {plan.accounts} funded, verified players")
+        ev, tokens, timings = asyncio.run(prepare_real(base_url, op, tag, plan.accounts, notes))
+        out["setup"] = timings
+        out["event"] = {"event_id": ev.event_id, "market_id": ev.market_id,
+                        "prices": ev.prices, "in_play": ev.in_play}
+        out["players"] = len(tokens)
+        bodies = tuple(bet_body(ev.event_id, ev.market_id, sel, price)
+                       for sel, price in ev.prices.items())
+
+        def target(prefix: str) -> Target:
+            return Target("127.0.0.1", http_port, "POST", "/v1/bets", bodies=bodies,
+                          tokens=tuple(tokens), idempotency_prefix=f"{tag}{prefix}")
+
+        log("section 3: warm-up")
+        gen.closed(target("w"), max(plan.real_connections), plan.warmup_s)
+        runs = []
+        for i, conns in enumerate(plan.real_connections):
+            log(f"section 3: closed loop, {conns} connections, {plan.duration_s:g}s")
+            result, cpu = measured(tag, lambda c=conns, k=i: gen.closed(  # type: ignore[misc]
+                target(f"c{k}-"), c, plan.duration_s))
+            runs.append(run_record(result, cpu, (201,)))
+            log(f"  → {result.rate(201):,.0f} accepted/s, p99 {result.latency_ms.get('p99', 0):.1f}"
+                f" ms, statuses {result.statuses}")
+        out["closed"] = runs
+        best = max(runs, key=lambda r: r["ok_per_s"])
+        out["best_closed"] = {"connections": best["connections"],
+                              "accepted_per_s": best["ok_per_s"],
+                              "p50_ms": best["latency_ms"].get("p50"),
+                              "p99_ms": best["latency_ms"].get("p99")}
+        log(f"section 3: open loop at {OPEN_RATE:,.0f} bets/s for {plan.open_duration_s:g}s")
+        result, cpu = measured(tag, lambda: gen.open(target("o-"), OPEN_RATE,
+                                                     plan.open_duration_s))
+        out["open_loop"] = run_record(result, cpu, (201,))
+        log(f"  → p99 {result.latency_ms.get('p99', 0):.1f} ms, statuses {result.statuses}")
+        if profile:
+            top = [(int(pid), label) for pid, label, _ in best["cpu"]["top_pids"]
+                   if label.startswith(("ray::", "python")) and int(pid) != os.getpid()][:3]
+            log(f"section 3: profiling {[lbl for _, lbl in top]} with py-spy")
+            out["profile"] = profile_processes(
+                tag, top, plan.profile_s, workdir,
+                lambda: gen.closed(target("p-"), int(best["connections"]), plan.profile_s))
+        out["exposure"] = asyncio.run(fetch_json(base_url,
+                                                 f"/v1/ops/events/{ev.event_id}/exposure", op))
+        out["accepted_total"] = sum(r["statuses"].get("201", 0) for r in runs) \
+            + out["open_loop"]["statuses"].get("201", 0)
+    except Exception as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"
+        log(f"section 3 failed: {out['error']}")
+    finally:
+        log("section 3: inplay down")
+        out["down"] = plat.down()
+        if not keep_home:
+            shutil.rmtree(home, ignore_errors=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def fmt_run(name: str, run: dict[str, Any] | None, conns: str = "") -> str:
+    if not run:
+        return f"{name:<40} {'—':>7}"
+    lat = run["latency_ms"]
+    bad = {k: v for k, v in run["statuses"].items() if int(k) not in run["ok_statuses"]}
+    errs = ", ".join([f"{k}×{v}" for k, v in sorted(bad.items())]
+                     + [f"{k}×{v}" for k, v in sorted(run["codes"].items())]
+                     + [f"{k}×{v}" for k, v in sorted(run["errors"].items())]) or "-"
+    gen = f"{run['generator_cores']:.2f}" + ("!" if run["generator_saturated"] else "")
+    cpu = run["cpu"]
+    return (f"{name:<40} {conns or run['connections']:>7} {run['ok_per_s']:>9,.0f} "
+            f"{lat.get('p50', 0):>8.1f} {lat.get('p99', 0):>8.1f} {gen:>7} "
+            f"{cpu['machine_busy_cores']:>5.2f} {cpu['other_cores']:>5.2f}  {errs}")
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    hello = results.get("hello", {}).get("run")
+    naive = results.get("naive", {}).get("run")
+    real = results.get("real", {})
+    best = real.get("best_closed")
+    open_run = real.get("open_loop")
+    summary: dict[str, Any] = {}
+    if best and hello:
+        summary["real_over_hello"] = round(best["accepted_per_s"] / hello["ok_per_s"], 3)
+    if best and naive:
+        summary["real_over_naive"] = round(best["accepted_per_s"] / naive["ok_per_s"], 2)
+    aims: dict[str, Any] = {}
+    if best:
+        aims["accepted_bets_per_s>=2000"] = {"value": best["accepted_per_s"],
+                                             "met": best["accepted_per_s"] >= AIM_BETS_PER_S}
+    if "real_over_hello" in summary:
+        aims["real/hello>=0.40"] = {"value": summary["real_over_hello"],
+                                    "met": summary["real_over_hello"] >= AIM_RATIO_HELLO}
+    if open_run:
+        p99 = open_run["latency_ms"].get("p99", float("inf"))
+        aims["p99_at_1000/s<=50ms"] = {"value": p99, "met": p99 <= AIM_P99_MS,
+                                       "accepted_per_s": open_run["ok_per_s"]}
+    summary["aims"] = aims
+    return summary
+
+
+def print_report(results: dict[str, Any]) -> None:
+    meta = results["meta"]
+    print()
+    print(f"inplay HTTP benchmark — mode {meta['mode']}, {meta['cpus']} cores "
+          f"({meta['cpu_model']}); the servers AND the load generator share these cores.")
+    print(f"closed-loop load: {meta['loadgen']}; open loop: python asyncio/aiohttp, 2 processes; "
+          f"all on loopback")
+    print()
+    head = (f"{'path':<40} {'conns':>7} {'ok/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'gen':>7} "
+            f"{'busy':>5} {'other':>5}  errors (status×n, code×n)")
+    print(head)
+    print("-" * len(head))
+    print(fmt_run("1 hello: uvicorn+FastAPI (200)", results.get("hello", {}).get("run")))
+    print(fmt_run("2 naive Serve, 1 actor call (201)", results.get("naive", {}).get("run")))
+    real = results.get("real", {})
+    for run in real.get("closed", []):
+        print(fmt_run("3 real: durable bets, closed (201)", run))
+    if real.get("open_loop"):
+        print(fmt_run(f"3 real: open loop {OPEN_RATE:,.0f}/s (201)", real["open_loop"],
+                      conns=f"{OPEN_RATE:,.0f}/s"))
+    print("-" * len(head))
+    print("ok/s = responses/s with the expected status (201 = accepted, durable bet); "
+          "gen = load generator CPU in cores ('!' = a generator thread/process at ≥ 90% of a "
+          "core); busy = whole machine CPU in cores; other = CPU of processes this benchmark "
+          "did not start.")
+    if real.get("error"):
+        print(f"section 3 did not complete: {real['error']}")
+    if real.get("skipped"):
+        print(f"section 3 skipped: {real['skipped']}")
+    for note in real.get("notes", []):
+        print(f"note: {note}")
+    summary = results.get("summary", {})
+    if summary:
+        print()
+        if "real_over_hello" in summary:
+            print(f"real/hello = {summary['real_over_hello']:.1%}   (aim ≥ 40%)")
+        if "real_over_naive" in summary:
+            print(f"real/naive = {summary['real_over_naive']:.1f}×")
+        for name, aim in summary.get("aims", {}).items():
+            print(f"aim {name:<28} {'MET' if aim['met'] else 'NOT MET':<8} value {aim['value']}")
+    for key in ("hello", "naive"):
+        run = results.get(key, {}).get("run")
+        if run and run["generator_saturated"]:
+            print(f"warning: the load generator saturated a core during '{key}'")
+    for run in real.get("closed", []) + ([real["open_loop"]] if real.get("open_loop") else []):
+        if run["generator_saturated"]:
+            print("warning: the load generator saturated a core during a real-path run")
+        if run["statuses"].get("429", 0) > 0.01 * max(1, run["requests"]):
+            print(f"warning: {run['statuses']['429']} × 429 at {run['connections']} "
+                  "connections: the per-account rate limit (or backpressure) is part of what "
+                  "was measured")
+    best = real.get("closed") and max(real["closed"], key=lambda r: r["ok_per_s"])
+    if best:
+        print()
+        print(f"CPU by process during the best real run ({best['connections']} connections), "
+              "cores:")
+        for name, cores in list(best["cpu"]["by_process_cores"].items())[:12]:
+            print(f"  {cores:6.2f}  {name}")
+    for proc, prof in (real.get("profile") or {}).items():
+        print(f"\npy-spy {proc}: {prof['samples']} samples; by layer "
+              f"{prof['by_layer_pct']}")
+        for fn, pct in list(prof["top_own_pct"].items())[:10]:
+            print(f"  {pct:5.1f}%  {fn[:110]}")
+    print(f"\nsaved {RESULTS.relative_to(ROOT)}; total {meta['total_s']:.0f}s")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def timed(results: dict[str, Any], key: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        results.setdefault("meta", {}).setdefault("section_s", {})[key] = \
+            round(time.perf_counter() - t0, 1)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="under 3 minutes in all")
+    parser.add_argument("--sections", default="1,2,3", help="which sections to run (1,2,3)")
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
+                        help="closed-loop generator (auto: wrk, installed if missing)")
+    parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the busiest real-path processes during an extra run")
+    parser.add_argument("--accounts", type=int, default=None, help="players for section 3")
+    parser.add_argument("--keep-home", action="store_true",
+                        help="keep section 3's INPLAY_HOME (logs) after inplay down")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    if args.accounts:
+        plan = Plan(**{**plan.__dict__, "accounts": args.accounts})
+    sections = {s.strip() for s in args.sections.split(",") if s.strip()}
+    tag = secrets.token_hex(3)
+    os.environ[MARKER_ENV] = tag  # every process we start carries it (CPU attribution)
+    t_start = time.perf_counter()
+    gen = Loadgen(args.loadgen, install=not args.no_install)
+    results: dict[str, Any] = {"meta": {
+        "mode": plan.name, "plan": plan.__dict__, "tag": tag,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version(),
+        "loadgen": f"{gen.kind} ({gen.version})",
+        "note": "servers and load generator share the same cores",
+    }}
+    workdir = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    try:
+        if "1" in sections:
+            log("section 1: uvicorn + FastAPI hello")
+            with timed(results, "hello"):
+                results["hello"] = section_hello(plan, gen, tag, workdir)
+            log(f"  → {results['hello']['run']['ok_per_s']:,.0f} req/s")
+        if "2" in sections:
+            log("section 2: naive Ray Serve (default proxy, one actor call per request)")
+            with timed(results, "naive"):
+                results["naive"] = section_naive(plan, gen, tag, workdir)
+            log(f"  → {results['naive']['run']['ok_per_s']:,.0f} req/s")
+        if "3" in sections:
+            why = cli_ready()
+            if why:
+                log(f"section 3 skipped: {why}")
+                results["real"] = {"skipped": why}
+            else:
+                with timed(results, "real"):
+                    results["real"] = section_real(plan, gen, tag, workdir, args.profile,
+                                                   args.keep_home)
+    finally:
+        results["summary"] = summarize(results)
+        results["meta"]["total_s"] = round(time.perf_counter() - t_start, 1)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_report(results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,533 @@
+"""HTTP load generators for the benchmarks, and a per-process CPU meter.
+
+Two generators drive the same ``Target`` (method, path, rotating bodies and bearer tokens, a unique
+``Idempotency-Key`` per request when asked):
+
+- ``run_wrk``: closed loop with wrk (C, epoll, keep-alive) and a generated Lua script that rotates
+  tokens/bodies, numbers the keys and counts statuses and problem ``code``s. wrk's CPU comes from
+  ``wait4``; it is cheap enough (≈ 10–20 µs a request) to leave the cores to the server.
+- ``run_python``: N processes × asyncio + aiohttp keep-alive pools, closed loop (fixed
+  connections) or open loop (constant arrival rate). In open loop each request has a scheduled
+  send time and its latency is measured from that time, so queueing in the generator, the client
+  pool or the server is not hidden (no coordinated omission); how late the generator itself
+  dispatched is reported separately.
+
+``CpuMeter`` reads ``/proc`` before and after a window and splits CPU time by process, keeping
+only the processes whose environment carries a marker variable (everything this benchmark
+started, Ray workers included), and reports the rest of the machine as "other".
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+MARKER_ENV = "INPLAY_BENCH_TAG"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What every request of a run looks like."""
+
+    host: str
+    port: int
+    method: str
+    path: str
+    bodies: tuple[bytes, ...] = ()
+    tokens: tuple[str, ...] = ()
+    # a unique Idempotency-Key per request is ``<prefix><worker>-<n>``; "" sends none
+    idempotency_prefix: str = ""
+    content_type: str = "application/json"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}{self.path}"
+
+
+@dataclass
+class RunResult:
+    """The outcome of one load run, from either generator."""
+
+    tool: str
+    mode: Literal["closed", "open"]
+    duration_s: float
+    connections: int
+    target_rate: float | None
+    requests: int
+    statuses: dict[str, int]
+    codes: dict[str, int]
+    errors: dict[str, int]
+    latency_ms: dict[str, float]
+    generator_cpu_s: float
+    generator_workers: int
+    dispatch_late_ms: dict[str, float] = field(default_factory=dict)
+
+    def rate(self, *statuses: int) -> float:
+        """Completed responses per second, all of them or only those with these statuses."""
+        if not statuses:
+            return self.requests / self.duration_s if self.duration_s else 0.0
+        n = sum(self.statuses.get(str(s), 0) for s in statuses)
+        return n / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def generator_cores(self) -> float:
+        """Average cores the generator used over the run."""
+        return self.generator_cpu_s / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def generator_saturated(self) -> bool:
+        """True when a generator worker (thread or process) averaged ≥ 90% of a core."""
+        return self.generator_cores / max(1, self.generator_workers) >= 0.9
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["rate_all"] = round(self.rate(), 1)
+        out["generator_cores"] = round(self.generator_cores, 3)
+        out["generator_saturated"] = self.generator_saturated
+        return out
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50/p90/p99/p99.9/max/mean of a list of milliseconds (nearest rank)."""
+    if not values:
+        return {}
+    xs = sorted(values)
+    n = len(xs)
+
+    def rank(p: float) -> float:
+        return xs[min(n - 1, max(0, math.ceil(p / 100 * n) - 1))]
+
+    return {"p50": rank(50), "p90": rank(90), "p99": rank(99), "p99.9": rank(99.9),
+            "max": xs[-1], "mean": sum(xs) / n}
+
+
+# ---------------------------------------------------------------------------------------------
+# wrk
+
+
+def ensure_wrk(install: bool) -> str | None:
+    """The path of wrk; if missing and ``install``, try ``apt-get install -y wrk`` (as root)."""
+    found = shutil.which("wrk")
+    if found or not install or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "install", "-y", "-qq", "wrk"],
+                ["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
+        try:
+            subprocess.run(cmd, env=env, capture_output=True, timeout=240, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if (cmd[1] == "install") and (found := shutil.which("wrk")):
+            return found
+    return shutil.which("wrk")
+
+
+def _lua_str(value: str | bytes) -> str:
+    text = value.decode() if isinstance(value, bytes) else value
+    level = "=" * 4
+    while f"]{level}]" in text:
+        level += "="
+    return f"[{level}[{text}]{level}]"
+
+
+_LUA_BODY = r"""
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+function init(args)
+  statuses = {}
+  codes = {}
+  n = 0
+end
+
+function request()
+  n = n + 1
+  local h = {}
+  local body = nil
+  if #bodies > 0 then
+    body = bodies[(n + tid) % #bodies + 1]
+    h["Content-Type"] = ctype
+  end
+  if #tokens > 0 then h["Authorization"] = "Bearer " .. tokens[(n * 7 + tid) % #tokens + 1] end
+  if prefix ~= "" then h["Idempotency-Key"] = prefix .. tid .. "-" .. n end
+  return wrk.format(method, path, h, body)
+end
+
+function response(status, headers, body)
+  local s = tostring(status)
+  statuses[s] = (statuses[s] or 0) + 1
+  if status >= 400 and body then
+    local c = string.match(body, '"code"%s*:%s*"([%w_]+)"')
+    if c then codes[c] = (codes[c] or 0) + 1 end
+  end
+end
+
+local function obj(t)
+  local parts = {}
+  for k, v in pairs(t) do table.insert(parts, string.format('"%s":%d', k, v)) end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+function done(summary, latency, requests)
+  local st, cd = {}, {}
+  for _, t in ipairs(threads) do
+    for k, v in pairs(t:get("statuses") or {}) do st[k] = (st[k] or 0) + v end
+    for k, v in pairs(t:get("codes") or {}) do cd[k] = (cd[k] or 0) + v end
+  end
+  local e = summary.errors
+  io.write("WRKJSON ")
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d},',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.timeout))
+  io.write(string.format(
+    '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"p99.9":%d,"max":%d,"mean":%f},',
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9), latency.max, latency.mean))
+  io.write('"statuses":' .. obj(st) .. ',"codes":' .. obj(cd) .. '}\n')
+end
+"""
+
+
+def wrk_script(target: Target) -> str:
+    """The Lua script wrk runs for ``target``."""
+    head = [
+        f"method = {_lua_str(target.method)}",
+        f"path = {_lua_str(target.path)}",
+        f"ctype = {_lua_str(target.content_type)}",
+        f"prefix = {_lua_str(target.idempotency_prefix)}",
+        "tokens = {" + ",".join(_lua_str(t) for t in target.tokens) + "}",
+        "bodies = {" + ",".join(_lua_str(b) for b in target.bodies) + "}",
+    ]
+    return "\n".join(head) + _LUA_BODY
+
+
+def run_wrk(target: Target, connections: int, duration_s: float, threads: int = 2,
+            timeout_s: float = 5.0, wrk: str = "wrk") -> RunResult:
+    """One closed-loop wrk run; CPU of wrk from ``wait4``."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(wrk_script(target))
+        script = fh.name
+    try:
+        cmd = [wrk, "-t", str(threads), "-c", str(max(connections, threads)),
+               "-d", f"{max(1, round(duration_s))}s", "--timeout", f"{timeout_s:g}s",
+               "-s", script, f"http://{target.host}:{target.port}"]
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            text = out.read().decode(errors="replace")
+            errtext = err.read().decode(errors="replace")
+    finally:
+        os.unlink(script)
+    line = next((ln for ln in text.splitlines() if ln.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed (rc {proc.returncode}): {errtext.strip()} {text[-500:]}")
+    data = orjson.loads(line[len("WRKJSON "):])
+    duration = data["duration_us"] / 1e6
+    lat = {k: v / 1000 for k, v in data["latency_us"].items()}
+    errors = {k: v for k, v in data["errors"].items() if v}
+    return RunResult(
+        tool="wrk", mode="closed", duration_s=duration, connections=connections,
+        target_rate=None, requests=data["requests"], statuses=data["statuses"] or {},
+        codes=data["codes"] or {}, errors=errors, latency_ms=lat,
+        generator_cpu_s=usage.ru_utime + usage.ru_stime, generator_workers=threads)
+
+
+# ---------------------------------------------------------------------------------------------
+# asyncio + aiohttp, several processes
+
+
+def _problem_code(body: bytes) -> str | None:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    code = data.get("code") if isinstance(data, dict) else None
+    return code if isinstance(code, str) else None
+
+
+async def _py_run(target: Target, worker: int, workers: int, mode: str, connections: int,
+                  rate: float, duration_s: float, start_at: float,
+                  timeout_s: float) -> dict[str, Any]:
+    import asyncio
+
+    import aiohttp
+
+    statuses: Counter[str] = Counter()
+    codes: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    latencies: list[float] = []
+    late: list[float] = []
+    counter = 0
+    perf = time.perf_counter
+    url = target.url
+    base_headers = {"Content-Type": target.content_type} if target.bodies else {}
+
+    def next_request() -> tuple[dict[str, str], bytes | None]:
+        nonlocal counter
+        counter += 1
+        headers = dict(base_headers)
+        if target.tokens:
+            tok = target.tokens[(counter * 7 + worker) % len(target.tokens)]
+            headers["Authorization"] = f"Bearer {tok}"
+        if target.idempotency_prefix:
+            headers["Idempotency-Key"] = f"{target.idempotency_prefix}p{worker}-{counter}"
+        body = target.bodies[(counter + worker) % len(target.bodies)] if target.bodies else None
+        return headers, body
+
+    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections,
+                                     keepalive_timeout=60)
+    client_timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with aiohttp.ClientSession(connector=connector, timeout=client_timeout,
+                                     skip_auto_headers=("User-Agent",)) as session:
+
+        async def one(t_from: float) -> None:
+            headers, body = next_request()
+            try:
+                async with session.request(target.method, url, data=body,
+                                           headers=headers) as resp:
+                    data = await resp.read()
+                    statuses[str(resp.status)] += 1
+                    if resp.status >= 400 and (code := _problem_code(data)):
+                        codes[code] += 1
+                latencies.append((perf() - t_from) * 1000)
+            except TimeoutError:
+                errors["timeout"] += 1
+                latencies.append(timeout_s * 1000)
+            except aiohttp.ClientError as exc:
+                errors[type(exc).__name__] += 1
+
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = perf()
+        end = t0 + duration_s
+        if mode == "closed":
+
+            async def loop() -> None:
+                while perf() < end:
+                    await one(perf())
+
+            await asyncio.gather(*(loop() for _ in range(connections)))
+        else:
+            interval = workers / rate
+            tasks: set[asyncio.Task[None]] = set()
+            i = 0
+            phase = worker / rate
+            while True:
+                sched = t0 + phase + i * interval
+                if sched >= end:
+                    break
+                now = perf()
+                if sched > now:
+                    await asyncio.sleep(sched - now)
+                late.append(max(0.0, perf() - sched) * 1000)
+                task = asyncio.create_task(one(sched))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                i += 1
+            if tasks:
+                await asyncio.gather(*list(tasks))
+        elapsed = perf() - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    return {"statuses": dict(statuses), "codes": dict(codes), "errors": dict(errors),
+            "latencies": latencies, "late": late, "elapsed": elapsed,
+            "scheduled_s": duration_s, "cpu": cpu}
+
+
+def _py_worker(conn: Connection, target: Target, worker: int, workers: int, mode: str,
+               connections: int, rate: float, duration_s: float, start_at: float,
+               timeout_s: float) -> None:
+    coro = _py_run(target, worker, workers, mode, connections, rate, duration_s, start_at,
+                   timeout_s)
+    try:
+        import uvloop
+
+        result = uvloop.run(coro)
+    except ImportError:
+        import asyncio
+
+        result = asyncio.run(coro)
+    conn.send(result)
+    conn.close()
+
+
+def run_python(target: Target, duration_s: float, *, processes: int = 2,
+               connections: int = 64, rate: float | None = None,
+               timeout_s: float = 10.0) -> RunResult:
+    """Closed loop (``rate`` None: ``connections`` in all) or open loop at ``rate`` req/s.
+
+    In open loop ``connections`` caps each process's pool; a request that waits for a free
+    connection is still timed from its scheduled send time.
+    """
+    mode: Literal["closed", "open"] = "closed" if rate is None else "open"
+    ctx = mp.get_context("spawn")
+    per_conn = max(1, connections // processes)
+    start_at = time.time() + 1.5  # let the spawned interpreters import first
+    pipes = []
+    procs = []
+    for w in range(processes):
+        parent, child = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=_py_worker, daemon=True, args=(
+            child, target, w, processes, mode, per_conn, float(rate or 0), duration_s,
+            start_at, timeout_s))
+        p.start()
+        child.close()
+        pipes.append(parent)
+        procs.append(p)
+    parts = []
+    for parent, p in zip(pipes, procs, strict=True):
+        if not parent.poll(duration_s + timeout_s + 60):
+            p.kill()
+            raise RuntimeError("load generator process did not report")
+        parts.append(parent.recv())
+        p.join(10)
+    statuses: Counter[str] = Counter()
+    codes: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    latencies: list[float] = []
+    late: list[float] = []
+    for part in parts:
+        statuses.update(part["statuses"])
+        codes.update(part["codes"])
+        errors.update(part["errors"])
+        latencies.extend(part["latencies"])
+        late.extend(part["late"])
+    # open loop: the rate is over the scheduled window (the tail drains after it)
+    elapsed = duration_s if mode == "open" else max(p["elapsed"] for p in parts)
+    return RunResult(
+        tool="python-aiohttp", mode=mode, duration_s=elapsed, connections=connections,
+        target_rate=rate, requests=sum(statuses.values()), statuses=dict(statuses),
+        codes=dict(codes), errors=dict(errors), latency_ms=percentiles(latencies),
+        generator_cpu_s=sum(p["cpu"] for p in parts), generator_workers=processes,
+        dispatch_late_ms=percentiles(late) if late else {})
+
+
+# ---------------------------------------------------------------------------------------------
+# CPU by process
+
+
+def _label(pid: int) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    args = [a.decode(errors="replace") for a in argv if a]
+    if not args:
+        return "?"
+    first = args[0]
+    if first.startswith("ray::"):
+        name = first.split()[0]
+        head, _, rest = name.partition("::")
+        return f"{head}::{rest.split('.')[0]}"
+    base = os.path.basename(first.split()[0])
+    if base.startswith("python"):
+        rest_args = [a for a in args[1:] if not a.startswith("-")]
+        if "-m" in args[1:]:
+            i = args.index("-m")
+            return f"python -m {args[i + 1]}" if i + 1 < len(args) else base
+        if rest_args:
+            return f"python {os.path.basename(rest_args[0])}"
+    return base
+
+
+def _proc_ticks(pid: int) -> tuple[int, int] | None:
+    """(utime+stime incl. reaped children's not counted, starttime) in clock ticks."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2:].split()
+    return int(fields[11]) + int(fields[12]), int(fields[19])
+
+
+def _is_marked(pid: int, marker: bytes) -> bool:
+    try:
+        return marker in Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine from /proc/stat."""
+    parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = parts[3] + (parts[4] if len(parts) > 4 else 0)
+    total = sum(parts[:8])
+    return total - idle, total
+
+
+class CpuMeter:
+    """CPU seconds per process (grouped by label) of marked processes over a window."""
+
+    def __init__(self, tag: str) -> None:
+        self.marker = f"{MARKER_ENV}={tag}\0".encode()
+        self._start: dict[int, tuple[int, int]] = {}
+        self._machine0 = (0, 0)
+        self._t0 = 0.0
+
+    def _snapshot(self) -> dict[int, tuple[int, int]]:
+        out: dict[int, tuple[int, int]] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            pid = int(entry)
+            if not _is_marked(pid, self.marker):
+                continue
+            ticks = _proc_ticks(pid)
+            if ticks is not None:
+                out[pid] = ticks
+        return out
+
+    def start(self) -> None:
+        self._start = self._snapshot()
+        self._machine0 = _machine_ticks()
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> dict[str, Any]:
+        """Cores used per label, by all marked processes, and by the rest of the machine."""
+        end = self._snapshot()
+        busy1, total1 = _machine_ticks()
+        wall = time.perf_counter() - self._t0
+        by_label: Counter[str] = Counter()
+        by_pid: Counter[int] = Counter()
+        labels: dict[int, str] = {}
+        for pid, (ticks, started) in end.items():
+            before = self._start.get(pid)
+            base = before[0] if before and before[1] == started else 0
+            labels[pid] = _label(pid)
+            by_label[labels[pid]] += ticks - base
+            by_pid[pid] += ticks - base
+        ncpu = os.cpu_count() or 1
+        busy = (busy1 - self._machine0[0]) / max(1, total1 - self._machine0[1]) * ncpu
+        mine = sum(by_label.values()) / CLK_TCK / wall if wall else 0.0
+        return {
+            "wall_s": round(wall, 2),
+            "machine_cores": ncpu,
+            "machine_busy_cores": round(busy, 2),
+            "benchmark_cores": round(mine, 2),
+            "other_cores": round(max(0.0, busy - mine), 2),
+            "by_process_cores": {k: round(v / CLK_TCK / wall, 3)
+                                 for k, v in by_label.most_common() if v > 0},
+            "top_pids": [(pid, labels[pid], round(v / CLK_TCK / wall, 3))
+                         for pid, v in by_pid.most_common(8) if v > 0],
+        }
