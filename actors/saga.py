@@ -125,6 +125,10 @@ class _EventBatcher:
     async def _run(self, batch: list[_Pending]) -> None:
         try:
             await self.saga.run_batch(self.event_id, batch)
+        except (errors.BettingError, WalletError) as exc:  # e.g. an unknown event
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
         except Exception as exc:  # a bug or an outage: never leave a client hanging
             log.exception("bet batch for %s failed", self.event_id)
             for item in batch:

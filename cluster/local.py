@@ -101,6 +101,53 @@ def start_redis(settings: Settings) -> tuple[str, int | None, bool]:
     return server.url, server.process.pid, True
 
 
+def free_port_block(size: int, low: int = 32000, high: int = 60000) -> int:
+    """The first port of ``size`` consecutive free loopback ports in [low, high)."""
+    import random
+    import socket
+
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(low, high - size)
+        socks = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {size} consecutive free ports in [{low}, {high})")
+
+
+def serve_port_env(block: int = 32) -> dict[str, str]:
+    """Ports Serve would otherwise take from fixed, machine-wide ranges.
+
+    Replicas listen on a port from 30000-31000 (HTTP) and 40000-41000 (gRPC) for HAProxy's
+    direct ingress; two installations on one machine would race for them, and a restarted
+    replica's old port could be taken by the other's, misrouting requests. HAProxy's stats
+    and metrics listeners default to 8404 and 9101, Serve's fallback proxy to 8500/9500.
+    Each home gets its own.
+    """
+    http, grpc = free_port_block(block), free_port_block(block)
+    return {
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(http),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(http + block - 1),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(grpc),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(grpc + block - 1),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+        # HAProxy's backup backend while replicas restart: Serve's own proxy, by default on
+        # 8500 — another installation's proxy there would answer our clients
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
+    }
+
+
 def start_ray_head(settings: Settings) -> tuple[str, str]:
     """A Ray head for this home (never on 6379); returns (GCS address, session name)."""
     ray_bin = Path(sys.executable).with_name("ray")
@@ -114,11 +161,7 @@ def start_ray_head(settings: Settings) -> tuple[str, str]:
         "--max-worker-port=0", f"--dashboard-agent-listen-port={free_port()}",
         f"--dashboard-agent-grpc-port={free_port()}", f"--metrics-export-port={free_port()}",
     ]
-    # HAProxy's own stats and metrics listeners default to fixed ports (8404, 9101): give
-    # each home its own so that two installations on one machine never collide
-    env = {**os.environ, **SERVE_ENV,
-           "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
-           "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port())}
+    env = {**os.environ, **SERVE_ENV, **serve_port_env()}
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
     (settings.log_dir / "ray-start.log").write_text(out.stdout + out.stderr)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 
-def _cmdline(pid: int) -> str:
+def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
             errors="replace")
@@ -37,7 +37,7 @@ def _all_pids() -> list[int]:
 def session_pids(marker: str) -> set[int]:
     """Processes whose command line contains ``marker``, plus all their descendants."""
     pids = _all_pids()
-    roots = {p for p in pids if marker in _cmdline(p) and p != os.getpid()}
+    roots = {p for p in pids if marker in cmdline(p) and p != os.getpid()}
     parents = {p: _parent(p) for p in pids}
     found = set(roots)
     changed = True

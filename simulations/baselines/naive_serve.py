@@ -11,7 +11,7 @@ Starts its own private Ray (``address="local"``: never joins a running cluster),
 SIGTERM/SIGINT).
 """
 
-from __future__ import annotations
+# no `from __future__ import annotations`: FastAPI must see real annotations after pickling
 
 import argparse
 import os

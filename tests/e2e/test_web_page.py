@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import socket
-import subprocess
 import tempfile
-import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support.cdp import Browser, Page, ensure_chromium
+from tests.support.platform import Platform
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -35,65 +30,10 @@ CREDENTIALS = re.compile(r"player:\s*(\S+)\s*/\s*(\S+)")
 ARTIFACTS = Path(tempfile.gettempdir()) / "inplay-e2e"
 
 
-@dataclass(frozen=True)
-class Platform:
-    """A running platform and a demo player of it."""
-
-    url: str
-    username: str
-    password: str
-    env: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_healthy(url: str, limit_s: float) -> None:
-    deadline, last = time.monotonic() + limit_s, "no answer"
-    while time.monotonic() < deadline:
-        try:
-            answer = httpx.get(f"{url}/healthz", timeout=5)
-            if answer.status_code == 200:
-                return
-            last = f"{answer.status_code} {answer.text[:200]}"
-        except httpx.HTTPError as exc:
-            last = repr(exc)
-        time.sleep(1)
-    raise AssertionError(f"{url}/healthz never answered 200: {last}")
-
-
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's chromium, installed by apt-get when missing (fails loudly if it cannot be)."""
     return ensure_chromium()
-
-
-@pytest.fixture(scope="module")
-def platform() -> Iterator[Platform]:
-    """`inplay up --demo --detach` in a temp home on free ports; `inplay down` afterwards."""
-    assert INPLAY.exists(), f"{INPLAY} missing: pip install -e . first"
-    home = Path(tempfile.mkdtemp(prefix="inplay-e2e-home-"))
-    env = {**os.environ, "INPLAY_HOME": str(home), "INPLAY_HTTP_PORT": str(_free_port()),
-           "INPLAY_RAY_PORT": str(_free_port()),
-           "INPLAY_RAY_DASHBOARD_PORT": str(_free_port())}
-    env.pop("REDIS_URL", None)  # the platform's own embedded store, not the developer's
-    up = subprocess.run([str(INPLAY), "up", "--demo", "--detach"], env=env, cwd=home,
-                        capture_output=True, text=True, timeout=420)
-    try:
-        assert up.returncode == 0, f"inplay up failed ({up.returncode}):\n{up.stdout}\n{up.stderr}"
-        found = CREDENTIALS.search(up.stdout) or CREDENTIALS.search(up.stderr)
-        assert found, f"inplay up printed no 'player: <user> / <password>' line:\n{up.stdout}"
-        url = f"http://127.0.0.1:{env['INPLAY_HTTP_PORT']}"
-        _wait_healthy(url, 120)
-        yield Platform(url, found.group(1), found.group(2), env)
-    finally:
-        down = subprocess.run([str(INPLAY), "down"], env=env, cwd=home, capture_output=True,
-                              text=True, timeout=180)
-        assert down.returncode == 0, f"inplay down failed:\n{down.stdout}\n{down.stderr}"
 
 
 @pytest.fixture
