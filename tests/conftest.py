@@ -51,7 +51,10 @@ def ray_session() -> Iterator[None]:
     import ray
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # address="local": always a private Ray for the tests, never one that `inplay up` (or
+    # anyone else) left running on this machine
     ray.init(
+        address="local",
         num_cpus=4,
         include_dashboard=False,
         object_store_memory=200 * 1024**2,

@@ -96,7 +96,7 @@ async def place_from_slip(page: Page, stake: str, policy: str) -> dict[str, str]
 
 async def test_bettor_page_video_odds_bet_and_rejection(platform: Platform,
                                                         browser: Browser) -> None:
-    page = await browser.open(f"{platform.url}/")
+    page = await browser.open(f"{platform.url}/?event=demo-match")
     try:
         await log_in(page, platform.username, platform.password)
         prices = await page.wait_for(
@@ -144,7 +144,7 @@ async def test_bettor_page_video_odds_bet_and_rejection(platform: Platform,
 async def test_bettor_page_hls_fallback_plays(platform: Platform, browser: Browser) -> None:
     # `?video=hls` takes the path a browser without WebRTC takes: our MSE player over LL-HLS
     # (or the slower tiers the account is entitled to).
-    page = await browser.open(f"{platform.url}/?video=hls")
+    page = await browser.open(f"{platform.url}/?event=demo-match&video=hls")
     try:
         await log_in(page, platform.username, platform.password)
         await assert_video_plays(page, "LL-HLS")

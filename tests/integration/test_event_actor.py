@@ -103,6 +103,7 @@ async def burst(actor: Any, prefix: str, batches: int, per_batch: int, clients: 
             for cmd, result in zip(cmds, results, strict=True):
                 assert "error" not in result, result
                 acked[cmd.bet_id] = result
+            await asyncio.sleep(0.02)  # spread the burst over ~1-2 s so the kill lands in it
 
     tasks = [asyncio.create_task(client()) for _ in range(clients)]
     if during is not None:

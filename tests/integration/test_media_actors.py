@@ -6,7 +6,6 @@ import asyncio
 import io
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import av
@@ -21,15 +20,6 @@ from media.rtp import capture_from_avcc
 from media.synthetic import SyntheticVideoTrack
 
 pytestmark = pytest.mark.ray
-
-
-@pytest.fixture(scope="module")
-def ray_session() -> Iterator[None]:
-    # address="local": never join a platform some other command left running on this machine
-    ray.init(address="local", num_cpus=2, include_dashboard=False,
-             object_store_memory=200 * 1024**2)
-    yield
-    ray.shutdown()
 
 
 async def _until(predicate: Any, limit_s: float, what: str) -> None:
