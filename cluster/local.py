@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from cluster.config import Settings
-from cluster.processes import session_pids, terminate
+from cluster.processes import cmdline, session_pids, terminate
 from storage.embedded import EmbeddedRedis, free_port
 
 # Serve settings that matter on the hot path (RAY_NOTES.md); set before Ray starts.
@@ -168,14 +168,25 @@ def start_ray_head(settings: Settings) -> tuple[str, str]:
     if out.returncode != 0:
         raise RuntimeError(f"ray start failed (see {settings.log_dir / 'ray-start.log'}):\n"
                            f"{out.stderr[-2000:]}")
-    match = re.search(r"session_[0-9_-]+", out.stdout + out.stderr)
-    session = match.group(0) if match else _newest_session()
+    session = session_of_gcs(settings.ray_port)
+    if not session:
+        raise RuntimeError(f"ray started, but no GCS listens on port {settings.ray_port}")
     return f"127.0.0.1:{settings.ray_port}", session
 
 
-def _newest_session() -> str:
-    latest = Path("/tmp/ray/session_latest")
-    return latest.resolve().name if latest.exists() else ""
+def session_of_gcs(port: int) -> str:
+    """The session name of the Ray whose GCS serves ``port`` (read from its command line).
+
+    Never guessed from ``/tmp/ray/session_latest``: that is whichever Ray on the machine
+    started last, and stopping it would stop someone else's platform.
+    """
+    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+        line = cmdline(pid)
+        if "gcs_server" in line and f"--gcs_server_port={port} " in line + " ":
+            found = re.search(r"--session-name=(session_[0-9_-]+)", line)
+            if found:
+                return found.group(1)
+    return ""
 
 
 def stop_ray(session: str) -> int:

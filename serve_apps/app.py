@@ -16,7 +16,7 @@ from ray.serve import Application
 
 from cluster.config import Settings, load_settings
 from serve_apps import problems
-from serve_apps.deps import Principal, Services, current, principal
+from serve_apps.deps import Principal, Services, authenticate, current
 from serve_apps.routes import accounts, bets, events, health, ops, wallet
 
 API_VERSION = "1.0.0"
@@ -52,8 +52,8 @@ def _media_router(app: FastAPI) -> Any:
             handles[region] = await asyncio.to_thread(get_or_create_region_actor, region)
         return handles[region]
 
-    def media_principal(request: Request) -> Principal:
-        return principal(request, current(request.app))
+    async def media_principal(request: Request) -> Principal:
+        return authenticate(request, current(request.app))
 
     return build_media_router(media_principal, EntitlementStore(_ReplicaRedis(app)),
                               region_actor)

@@ -28,12 +28,18 @@ def _decimal(value: Any) -> Decimal:
     return result
 
 
-def _money(value: Decimal) -> Decimal:
-    if value <= 0 or value > MAX_MONEY:
-        raise ValueError(f"must be > 0 and <= {MAX_MONEY}")
-    if int(value.as_tuple().exponent) < -2:
-        raise ValueError("at most 2 decimal places")
-    return value.quantize(Decimal("0.01"))
+def _bounded_money(limit: Decimal) -> Any:
+    def check(value: Decimal) -> Decimal:
+        if value <= 0 or value > limit:
+            raise ValueError(f"must be > 0 and <= {limit}")
+        if int(value.as_tuple().exponent) < -2:
+            raise ValueError("at most 2 decimal places")
+        return value.quantize(Decimal("0.01"))
+
+    return check
+
+
+_money = _bounded_money(MAX_MONEY)
 
 
 def _price(value: Decimal) -> Decimal:
@@ -49,6 +55,9 @@ def _identifier(value: str) -> str:
 
 
 Money = Annotated[Decimal, BeforeValidator(_decimal), AfterValidator(_money)]
+# a market's limits (liability, stake, payout) may be far larger than one player's money
+LimitMoney = Annotated[Decimal, BeforeValidator(_decimal),
+                       AfterValidator(_bounded_money(Decimal("10000000000.00")))]
 Price = Annotated[Decimal, BeforeValidator(_decimal), AfterValidator(_price)]
 Identifier = Annotated[str, AfterValidator(_identifier)]
 Name = Annotated[str, Field(min_length=1, max_length=120)]
@@ -123,9 +132,9 @@ class MarketIn(Strict):
     name: Name
     selections: Annotated[list[SelectionIn], Field(min_length=2, max_length=64)]
     in_play_delay_s: Annotated[float, Field(ge=0, le=30)] | None = None
-    max_liability: Money | None = None
-    max_stake: Money | None = None
-    max_payout: Money | None = None
+    max_liability: LimitMoney | None = None
+    max_stake: LimitMoney | None = None
+    max_payout: LimitMoney | None = None
 
 
 class EventIn(Strict):

@@ -7,16 +7,25 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, ORJSONResponse
 
 from actors import errors
 from actors.book import PlaceBet
 from actors.event_actor import bet_outcome
 from actors.saga import bet_id_for, betref_key, bets_key
-from serve_apps.deps import Principal, Services, idempotency_key, player, services
+from cluster.security import Role
+from serve_apps.deps import (
+    Principal,
+    Services,
+    authenticate,
+    check_idempotency_key,
+    current,
+    player,
+    services,
+)
 from serve_apps.models import BetRequest
-from serve_apps.problems import problem_from_error_dict, problem_response
+from serve_apps.problems import Problem, problem_from_error_dict, problem_response
 from storage.journal import JournalKeys
 
 router = APIRouter(tags=["bets"])
@@ -62,20 +71,34 @@ def _status_of(code: str) -> int:
     return cls.status if cls is not None else 409
 
 
-@router.post("/v1/bets", status_code=201, responses={
+_BET_DOC = {
+    "parameters": [
+        {"name": "Idempotency-Key", "in": "header", "required": True,
+         "schema": {"type": "string", "minLength": 1, "maxLength": 64}},
+        {"name": "Authorization", "in": "header", "required": True,
+         "schema": {"type": "string"}, "description": "Bearer <player token>"},
+    ],
+}
+
+
+@router.post("/v1/bets", status_code=201, openapi_extra=_BET_DOC, responses={
     201: {"description": "accepted"}, 202: {"description": "pending (in-play delay)"},
     402: {"description": "INSUFFICIENT_FUNDS"}, 403: {"description": "protection refusals"},
     409: {"description": "PRICE_CHANGED, MARKET_CLOSED, LIABILITY_LIMIT, ..."},
     423: {"description": "MARKET_SUSPENDED"}, 429: {"description": "RATE_LIMITED"},
     503: {"description": "UNAVAILABLE / OVERLOADED"}})
-async def place_bet(body: BetRequest, key: str = Depends(idempotency_key),
-                    who: Principal = Depends(player), svc: Services = Depends(services)
-                    ) -> JSONResponse:
+async def place_bet(body: BetRequest, request: Request) -> JSONResponse:
     """Place a bet: funds reserved, the event actor decides and journals, then commit/release.
 
     Same Idempotency-Key and body → the original outcome; other body → 422
-    ``IDEMPOTENCY_KEY_REUSED``.
+    ``IDEMPOTENCY_KEY_REUSED``. The hot path resolves its caller inline rather than through
+    dependencies: FastAPI's dependency solving cost more than the whole saga per bet.
     """
+    svc = current(request.app)
+    who = authenticate(request, svc)
+    if who.role != Role.PLAYER.value:
+        raise Problem(403, "FORBIDDEN", "this needs the role player")
+    key = check_idempotency_key(request)
     cmd = PlaceBet(
         bet_id_for(who.account_id, key), who.account_id, body.market_id, body.selection_id,
         body.stake, body.price, body.odds_change, body.price_version,
@@ -89,9 +112,9 @@ def bet_response(record: dict[str, Any]) -> JSONResponse:
         return problem_from_error_dict(record["error"])
     status = record["status"]
     if status == "accepted":
-        return JSONResponse(public_bet(record), status_code=201)
+        return ORJSONResponse(public_bet(record), status_code=201)
     if status == "pending":
-        return JSONResponse(public_bet(record), status_code=202)
+        return ORJSONResponse(public_bet(record), status_code=202)
     code = record.get("code", "REJECTED")
     extra = dict(record.get("extra") or {})
     return problem_response(_status_of(code), code, record.get("detail", ""),
