@@ -5,7 +5,8 @@ so that one batch costs a handful of round trips whatever its size:
 
 1. one pipeline: rate limits (token buckets) for every bet in the batch;
 2. one pipeline: each bet's reference (``{acct:<id>}:betref`` bet → event, and the account's
-   bet list) then the wallet reservations, every player-protection rule checked atomically;
+   bet list), the wallet reservations (every player-protection rule checked atomically) and
+   their entries in the recovery index;
 3. one actor call: the event actor validates in order and group-commits the decisions;
 4. one pipeline: commit the accepted, release the rejected (pending bets stay reserved).
 
@@ -210,11 +211,8 @@ class BetSaga:
     async def _decide(self, event_id: str, handle: Any, batch: list[_Pending]
                       ) -> list[bytes | dict[str, Any]] | None:
         cmds = [p.cmd for p in batch]
-        index = self.wallet.index_reservations(
-            [(p.cmd.account_id, p.cmd.bet_id, self.clock()) for p in batch])
         try:
-            results: list[bytes | dict[str, Any]] = (
-                await asyncio.gather(handle.place_bets.remote(cmds), index))[0]
+            results: list[bytes | dict[str, Any]] = await handle.place_bets.remote(cmds)
             return results
         except RAY_UNAVAILABLE as exc:
             log.warning("event %s: placing failed (%s); resolving", event_id, exc)

@@ -116,13 +116,14 @@ class LuaScripts:
         return _json_reply(await self.call(name, keys, args))
 
     async def call_many(self, name: str, calls: Sequence[tuple[Sequence[str], Sequence[object]]],
-                        before: Sequence[Sequence[object]] = ()
+                        before: Sequence[Sequence[object]] = (),
+                        after: Sequence[Sequence[object]] = ()
                         ) -> list[dict[str, Any] | WalletError]:
         """Many runs of one JSON script in ONE round trip (a pipeline, not a transaction).
 
         Each run is still atomic on its own slot; errors come back per run. Safe to resend
         after NOSCRIPT because every wallet script is idempotent by operation id. ``before``
-        are plain commands sent ahead in the same round trip (idempotent writes only).
+        and ``after`` are plain commands sent in the same round trip (idempotent writes only).
         """
         sha = self.sha[name]
         for attempt in range(2):
@@ -131,11 +132,14 @@ class LuaScripts:
                     pipe.execute_command(*command)
                 for keys, args in calls:
                     pipe.evalsha(sha, len(keys), *(str(a) for a in (*keys, *args)))
+                for command in after:
+                    pipe.execute_command(*command)
                 replies = await pipe.execute(raise_on_error=False)
-            for reply in replies[: len(before)]:
+            plain = [*replies[: len(before)], *replies[len(before) + len(calls):]]
+            for reply in plain:
                 if isinstance(reply, Exception):
                     raise reply
-            replies = replies[len(before):]
+            replies = replies[len(before): len(before) + len(calls)]
             if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
                 await self.client.script_load(_SOURCES[name])
                 continue
@@ -381,12 +385,15 @@ class Wallet:
                            ) -> list[Receipt | WalletError]:
         """``reserve`` for many (account, bet id, amount, product) in one round trip.
 
-        The reservations are not yet in the recovery index: call ``index_reservations`` for
-        those not resolved at once (a crash in between is found by the scan). ``before``:
-        idempotent commands to send first in the same round trip (the saga's bet refs).
+        The same round trip indexes them for ``stale_reservations`` (an index entry of a
+        refused reserve is harmless: the reader drops entries with no reservation behind).
+        ``before``: idempotent commands to send first (the saga's bet references).
         """
         calls = [self._reserve_call(*item) for item in items]
-        replies = await self.scripts.call_many("reserve", calls, before)
+        now = self.clock()
+        index = [("ZADD", RESERVATION_INDEX, *(x for a, op, *_ in items
+                                               for x in (now, f"{a}\t{op}")))] if items else []
+        replies = await self.scripts.call_many("reserve", calls, before, index)
         return [r if isinstance(r, WalletError) else Receipt.from_reply(r) for r in replies]
 
     async def index_reservations(self, items: Sequence[tuple[str, str, float]]) -> None:
@@ -402,11 +409,10 @@ class Wallet:
         for account_id, op_id, action in items:
             keys = self._keys(account_id, f"resolved:{_check_op_id(op_id)}")
             calls.append((keys, [self._now_ms(), op_id, action, self.settings.idempotency_ttl_s]))
-        replies = await self.scripts.call_many("resolve", calls)
-        members = [f"{a}\t{op}" for (a, op, _), r in zip(items, replies, strict=True)
-                   if not isinstance(r, WalletError)]
-        if members:
-            await self.redis.zrem(RESERVATION_INDEX, *members)
+        # resolved, already resolved or never there: either way it leaves the index
+        unindex = [("ZREM", RESERVATION_INDEX, *(f"{a}\t{op}" for a, op, _ in items))] \
+            if items else []
+        replies = await self.scripts.call_many("resolve", calls, after=unindex)
         return [r if isinstance(r, WalletError) else Receipt.from_reply(r) for r in replies]
 
     async def rate_limit_many(self, account_ids: Sequence[str], cost: int = 1
