@@ -1,0 +1,123 @@
+"""The bet saga and its sweeper against a real event actor (Ray) and a real server.
+
+The sweeper tests stage the crashes the saga must survive: a replica that died after
+reserving (the bet never reached the actor), and one that died after the actor accepted
+(the stake was never committed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import ray
+
+from actors.book import PlaceBet
+from actors.book_events import OddsPolicy
+from actors.event_actor import ActorConfig, actor_name, bet_outcome
+from actors.protection import LedgerAccount
+from actors.registry import EventRegistry
+from actors.saga import BetSaga, SagaConfig, bet_id_for, betref_key
+from actors.sweeper import SagaSweeper
+from cluster.config import Settings
+from cluster.security import PasswordHasher, ScryptParams
+from storage.accounts import Accounts
+from storage.redis_client import async_client
+from storage.wallet import Wallet
+from tests.support.factories import match_winner_event
+
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
+
+
+class World:
+    def __init__(self, url: str, home: Path) -> None:
+        self.url = url
+        self.settings = Settings(home=home, redis_url=url, saga_stale_s=0.2,
+                                 rate_limit_per_s=1000, rate_limit_burst=1000)
+        self.client = async_client(url)
+        self.wallet = Wallet(self.client, self.settings)
+        self.accounts = Accounts(self.client, self.settings,
+                                 hasher=PasswordHasher(ScryptParams(n=2**8)))
+        self.registry = EventRegistry(ActorConfig(redis_url=url))
+        self.saga = BetSaga(self.wallet, self.registry, SagaConfig(resolve_deadline_s=3))
+        self.event_id = f"saga-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+
+    async def player(self, funds: str = "100") -> str:
+        account = await self.accounts.register(
+            f"u{time.monotonic_ns() % 10**12}", "correct horse", "GB", "1990-01-01")
+        await self.accounts.decide_kyc(account.account_id, "verified", "test", "op")
+        await self.wallet.deposit(account.account_id, "d1", funds)
+        return account.account_id
+
+    def bet(self, account_id: str, key: str, stake: str = "10") -> PlaceBet:
+        return PlaceBet(bet_id_for(account_id, key), account_id, "mw", "home", Decimal(stake),
+                        Decimal("2.50"), OddsPolicy.NONE)
+
+
+@pytest.fixture()
+async def world(redis_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    w = World(redis_url, tmp_path)
+    handle = await w.registry.get(w.event_id, create=True)
+    await handle.create_event.remote(match_winner_event(w.event_id))
+    yield w
+    ray.kill(ray.get_actor(actor_name(w.event_id), namespace="inplay"))
+    await w.client.aclose()
+
+
+async def test_saga_commits_accepted_and_releases_rejected_stakes(world: World) -> None:
+    acct = await world.player("100")
+    accepted, rejected = await asyncio.gather(
+        world.saga.place(world.bet(acct, "k1"), "sport_prematch", world.event_id),
+        world.saga.place(PlaceBet(bet_id_for(acct, "k2"), acct, "mw", "home", Decimal("10"),
+                                  Decimal("2.40"), OddsPolicy.NONE),
+                         "sport_prematch", world.event_id))
+    assert accepted["status"] == "accepted" and rejected["code"] == "PRICE_CHANGED"
+    books = await world.wallet.books(acct)
+    assert books[LedgerAccount.STAKES_HELD] == Decimal("10.00")
+    assert books[LedgerAccount.AVAILABLE] == Decimal("90.00")
+    assert books[LedgerAccount.RESERVED] == Decimal("0.00")
+    # the same key again: the same bet, staked once
+    again = await world.saga.place(world.bet(acct, "k1"), "sport_prematch", world.event_id)
+    assert again["bet_id"] == accepted["bet_id"] and again["status"] == "accepted"
+    assert (await world.wallet.books(acct))[LedgerAccount.STAKES_HELD] == Decimal("10.00")
+
+
+async def test_sweeper_abandons_a_bet_that_never_reached_the_actor(world: World) -> None:
+    acct = await world.player("100")
+    cmd = world.bet(acct, "lost")
+    # a replica reserved and wrote the bet reference, then died before the actor call
+    await world.wallet.reserve_many(
+        [(acct, cmd.bet_id, cmd.stake, "sport_prematch")],
+        [("HSET", betref_key(acct), cmd.bet_id, world.event_id)])
+    assert (await world.wallet.balance(acct)).reserved == Decimal("10.00")
+    await asyncio.sleep(0.3)
+    sweeper = SagaSweeper(world.settings.model_dump(mode="json"))
+    assert await sweeper.sweep() == 1
+    balance = await world.wallet.balance(acct)
+    assert balance.reserved == Decimal("0.00") and balance.available == Decimal("100.00")
+    # the request arrives late (it was stuck in a queue): it can no longer be taken
+    handle = await world.registry.get(world.event_id)
+    late = bet_outcome(world.event_id, (await handle.place_bets.remote([cmd]))[0])
+    assert late["status"] == "rejected" and late["code"] == "UNAVAILABLE"
+
+
+async def test_sweeper_commits_a_bet_the_actor_accepted(world: World) -> None:
+    acct = await world.player("100")
+    cmd = world.bet(acct, "accepted-then-crash")
+    await world.wallet.reserve_many(
+        [(acct, cmd.bet_id, cmd.stake, "sport_prematch")],
+        [("HSET", betref_key(acct), cmd.bet_id, world.event_id)])
+    handle = await world.registry.get(world.event_id)
+    placed = bet_outcome(world.event_id, (await handle.place_bets.remote([cmd]))[0])
+    assert placed["status"] == "accepted"  # ... and the replica died before committing
+    await asyncio.sleep(0.3)
+    assert await SagaSweeper(world.settings.model_dump(mode="json")).sweep() == 1
+    books = await world.wallet.books(acct)
+    assert books[LedgerAccount.STAKES_HELD] == Decimal("10.00")
+    assert books[LedgerAccount.RESERVED] == Decimal("0.00")
+    assert await world.wallet.stale_reservations(0, scan=True) == []
