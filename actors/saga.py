@@ -86,6 +86,10 @@ class SagaConfig:
     batch_max: int = 256
     max_pending: int = 4096
     resolve_deadline_s: float = 5.0
+    # batches of one event in flight at once from one replica; while they are all busy, new
+    # bets accumulate and leave together when one finishes (self-clocking group commit:
+    # small batches when quiet, big ones under load, no fixed wait added)
+    max_batches_in_flight: int = 2
 
 
 @dataclass
@@ -95,6 +99,7 @@ class _EventBatcher:
     buffer: list[_Pending] = field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
     in_flight: int = 0
+    batches: int = 0
 
     def submit(self, cmd: PlaceBet, product: str) -> asyncio.Future[dict[str, Any]]:
         config = self.saga.config
@@ -108,7 +113,9 @@ class _EventBatcher:
         self.buffer.append(_Pending(cmd, product, future))
         if len(self.buffer) >= config.batch_max:
             self._flush()
-        elif self.timer is None:
+        elif self.timer is None and self.batches < config.max_batches_in_flight:
+            # leave at the end of this loop tick (with whatever else arrived in it), or after
+            # the window when the window is set; otherwise a finishing batch takes these
             self.timer = loop.call_later(config.window_s, self._flush)
         return future
 
@@ -116,9 +123,11 @@ class _EventBatcher:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        batch, self.buffer = self.buffer, []
+        batch = self.buffer[: self.saga.config.batch_max]
+        self.buffer = self.buffer[len(batch):]
         if batch:
             self.in_flight += len(batch)
+            self.batches += 1
             task = asyncio.get_running_loop().create_task(self._run(batch))
             self.saga.tasks.add(task)
             task.add_done_callback(self.saga.tasks.discard)
@@ -139,6 +148,9 @@ class _EventBatcher:
                         "same Idempotency-Key"))
         finally:
             self.in_flight -= len(batch)
+            self.batches -= 1
+            if self.buffer and self.timer is None:
+                self._flush()
 
 
 class BetSaga:
