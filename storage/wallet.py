@@ -125,6 +125,21 @@ class LuaScripts:
         after NOSCRIPT because every wallet script is idempotent by operation id. ``before``
         and ``after`` are plain commands sent in the same round trip (idempotent writes only).
         """
+        out: list[dict[str, Any] | WalletError] = []
+        for reply in await self.pipeline(name, calls, before, after):
+            try:
+                out.append(_json_reply(reply))
+            except WalletError as exc:
+                out.append(exc)
+        return out
+
+    async def pipeline(self, name: str, calls: Sequence[tuple[Sequence[str], Sequence[object]]],
+                       before: Sequence[Sequence[object]] = (),
+                       after: Sequence[Sequence[object]] = ()) -> list[Any]:
+        """The raw replies of many runs of script ``name`` sent in one round trip.
+
+        Raises the first error of any command (a script's own refusals are JSON, not errors).
+        """
         sha = self.sha[name]
         for attempt in range(2):
             async with self.client.pipeline(transaction=False) as pipe:
@@ -135,24 +150,15 @@ class LuaScripts:
                 for command in after:
                     pipe.execute_command(*command)
                 replies = await pipe.execute(raise_on_error=False)
-            plain = [*replies[: len(before)], *replies[len(before) + len(calls):]]
-            for reply in plain:
-                if isinstance(reply, Exception):
-                    raise reply
-            replies = replies[len(before): len(before) + len(calls)]
-            if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
+            scripts = replies[len(before): len(before) + len(calls)]
+            if attempt == 0 and any(isinstance(r, NoScriptError) for r in scripts):
                 await self.client.script_load(_SOURCES[name])
                 continue
             break
-        out: list[dict[str, Any] | WalletError] = []
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
-            try:
-                out.append(_json_reply(reply))
-            except WalletError as exc:
-                out.append(exc)
-        return out
+        return list(scripts)
 
 
 def _json_reply(raw: Any) -> dict[str, Any]:
@@ -418,25 +424,12 @@ class Wallet:
     async def rate_limit_many(self, account_ids: Sequence[str], cost: int = 1
                               ) -> list[RateDecision]:
         """Token-bucket answers for many requests in one round trip (refusals not raised)."""
-        sha = self.scripts.sha["rate_limit"]
-        args = [str(a) for a in (self._now_ms(), self.settings.rate_limit_per_s,
-                                  self.settings.rate_limit_burst, cost)]
-        for attempt in range(2):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for account_id in account_ids:
-                    pipe.evalsha(sha, 1, acct_key(account_id, "rl"), *args)
-                replies = await pipe.execute(raise_on_error=False)
-            if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
-                await self.redis.script_load(_SOURCES["rate_limit"])
-                continue
-            break
-        out = []
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-            allowed, retry_ms = reply
-            out.append(RateDecision(bool(int(allowed)), int(retry_ms) / 1000))
-        return out
+        args = [self._now_ms(), self.settings.rate_limit_per_s, self.settings.rate_limit_burst,
+                cost]
+        replies = await self.scripts.pipeline(
+            "rate_limit", [([acct_key(a, "rl")], args) for a in account_ids])
+        return [RateDecision(bool(int(allowed)), int(retry_ms) / 1000)
+                for allowed, retry_ms in replies]
 
     async def commit(self, account_id: str, op_id: str) -> Receipt:
         """The bet was accepted: move its reservation to the house's stakes held."""
