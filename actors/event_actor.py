@@ -166,11 +166,16 @@ class EventActor:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._process(batch)
-            except Exception as exc:  # never let the consumer die
+            except Exception as exc:  # never let the consumer die, nor memory run ahead
                 log.exception("event %s: batch failed", self.event_id)
                 for cmd in batch:
                     if not cmd.future.done():
                         cmd.future.set_exception(errors.Unavailable(str(exc)))
+                try:
+                    await self._reload()
+                except Exception:  # e.g. a broken hash chain: stop taking bets, loudly
+                    log.critical("event %s cannot be rebuilt; refusing all work", self.event_id)
+                    self._fenced = True
 
     async def _process(self, batch: list[_Command]) -> None:
         await self._prefetch_decisions(batch)
@@ -279,6 +284,8 @@ class EventActor:
             return
         log.warning("event %s: %s; rebuilding state from Redis", self.event_id, exc)
         await self._reload()
+        self._timer_due = None  # the rebuilt book may hold bets the old timer did not know
+        self._schedule_release()
 
     def _entry(self, event: BookEvent) -> Entry:
         """Journal entry of an event; a bet's entry is indexed, and encoded only once."""
@@ -303,6 +310,8 @@ class EventActor:
     def _fire_release(self) -> None:
         self._timer, self._timer_due = None, None
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # nobody awaits a release: a failure is handled (reload, re-arm) by the consumer
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._queue.put_nowait(_Command("release", None, future))
 
     # ------------------------------------------------------------ public methods
