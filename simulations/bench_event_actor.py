@@ -229,7 +229,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (about 1 minute)")
     args = parser.parse_args()
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=300 * 1024**2,
+    ray.init(address="local", num_cpus=2, include_dashboard=False,
+             object_store_memory=300 * 1024**2,
              namespace="inplay", log_to_driver=False)
     try:
         report = asyncio.run(main_async(args.quick))
