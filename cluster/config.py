@@ -58,7 +58,8 @@ class Settings(BaseModel):
     # a reservation older than this with no finished saga is resolved by the sweeper
     saga_stale_s: float = Field(default=10.0, gt=0)
     sweep_interval_s: float = Field(default=1.0, gt=0)
-    api_replicas: int = Field(default=1, ge=1)
+    # two replicas use both cores of a laptop; the HTTP stack, not the actor, is what costs
+    api_replicas: int = Field(default=2, ge=1)
     media_region: str = "local"
 
     bet_batch_window_ms: float = Field(default=2.0, ge=0)

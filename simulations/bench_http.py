@@ -1,33 +1,39 @@
 """HTTP benchmark: durable bets/s on one hot event, next to the HTTP ceiling and naive Serve.
 
-Run (from the repo root; ``--quick`` finishes in under 3 minutes, the default in under 10):
+Run from the repo root (``--quick`` finishes in under 3 minutes, the default in under 10):
 
-    .venv/bin/python -m simulations.bench_http [--quick] [--sections 1,2,3] [--profile]
+    .venv/bin/python -m simulations.bench_http [--quick] [--profile] [--sections 1,2,3]
+        [--wait-quiet SECONDS] [--platform-env INPLAY_API_REPLICAS=2] [--no-demo]
 
-Everything runs in one go on this machine, against loopback, with the same closed-loop load
-generator (wrk with a generated Lua script, installed with apt-get if missing; ``--loadgen
-python`` uses N processes × asyncio/aiohttp instead):
+One run, this machine, loopback only, the same closed-loop load generator for every section
+(wrk with a generated Lua script — installed with apt-get if missing — or, with ``--loadgen
+python``, 2 processes × asyncio with a lean keep-alive HTTP/1.1 client, see loadgen.py):
 
 1. the HTTP ceiling: plain uvicorn + FastAPI ``GET /hello``, one worker, ``--no-access-log``;
-2. the naive Serve path: a private ``ray.init(address="local")`` + ``serve.run`` in a subprocess,
-   default proxy, no HAProxy/throughput flags, a ``POST /bet`` that makes one call per request to
-   a trivial async actor (``simulations/baselines/naive_serve.py``);
-3. the real platform: ``inplay up --demo --detach`` in a temporary ``INPLAY_HOME`` on free ports;
-   the benchmark registers, KYC-verifies (operator token from ``inplay token create``), funds and
-   logs in many players (so the per-account rate limit is not what is measured; 429s are counted
-   and called out), creates one event with a high liability limit, and posts ``/v1/bets`` with
-   unique Idempotency-Keys, ``odds_change: "any"`` at the current price. Closed loop at several
-   connection counts → accepted (201) durable bets/s, p50/p99, errors by status and problem code;
-   then an open-loop run at a constant 1,000 bets/s (latency from each request's scheduled send
-   time, so coordinated omission does not hide queueing) → p99. Then ``inplay down``.
-4. ratios real/hello and real/naive, printed against the aims (≥ 2,000 accepted bets/s on one
-   event, ≥ 40% of the hello rate, p99 ≤ 50 ms at 1,000 bets/s).
+2. the naive Serve path: a private ``ray.init(address="local")`` + ``serve.run`` in a subprocess
+   (``simulations/baselines/naive_serve.py``), default proxy, none of the HAProxy/throughput
+   flags, a ``POST /bet`` making one call per request to a trivial async actor; at 64
+   connections (as RAY_NOTES measured it) and at 5 (its ``max_ongoing_requests``: beyond it,
+   requests wait in the proxy's router, which retries with a 25 ms → 0.5 s backoff);
+3. the real platform: ``inplay up --demo --detach`` in a temporary ``INPLAY_HOME`` on free
+   ports. The benchmark registers players, verifies them (operator token from ``inplay token
+   create``), funds and logs them in — 128/256 of them, so the per-account rate limit (20/s) is
+   not what is measured; 429s are counted and called out — creates one event (4 markets, no
+   in-play delay, liability limit at the API's maximum) and puts it in play, then posts
+   ``/v1/bets`` with unique Idempotency-Keys, ``odds_change: "any"`` at the current prices:
+   closed loop at several connection counts → accepted (201) durable bets/s, p50/p99, errors by
+   status and problem code; an open loop at a constant 1,000 bets/s, latency measured from each
+   request's scheduled send time (no coordinated omission) → p99 (and, when the closed-loop
+   capacity is below 1,000/s, one at half that capacity); then ``inplay down`` (anything it
+   leaves running is reported and ended by pid);
+4. the ratios real/hello and real/naive, against the aims: ≥ 2,000 accepted durable bets/s on
+   one event, ≥ 40% of the hello rate, p99 ≤ 50 ms at 1,000 bets/s.
 
-The machine has 2 cores and the servers and the load generator share them: every run reports
-the generator's own CPU (and flags a saturated generator thread/process) and the CPU of every
-process this benchmark started (Ray workers, proxy, Redis, ...) read from /proc, plus what the
-rest of the machine used meanwhile. ``--profile`` also samples the busiest processes of the real
-path with py-spy during an extra run and prints their hottest functions.
+The machine has 2 cores and the servers share them with the load generator. Every run reports
+the generator's own CPU (a generator thread or process at ≥ 90% of a core is flagged), the CPU of
+each process the benchmark started (Ray workers, HAProxy, Redis, ...) read from /proc — also as
+CPU milliseconds per successful request — and what other work on the machine used meanwhile.
+``--profile`` samples the busiest processes of the real path with py-spy during an extra run.
 
 Prints a table and writes ``simulations/results/http.json``.
 """
@@ -90,18 +96,21 @@ class Plan:
     duration_s: float
     warmup_s: float
     hello_connections: int
-    naive_connections: int
+    naive_connections: tuple[int, ...]
     real_connections: tuple[int, ...]
     accounts: int
     open_duration_s: float
+    open_timeout_s: float
     profile_s: float
 
 
-QUICK = Plan("quick", duration_s=6, warmup_s=2, hello_connections=64, naive_connections=64,
-             real_connections=(64, 256), accounts=128, open_duration_s=10, profile_s=6)
-FULL = Plan("default", duration_s=12, warmup_s=3, hello_connections=64, naive_connections=64,
+QUICK = Plan("quick", duration_s=6, warmup_s=2, hello_connections=64, naive_connections=(64, 5),
+             real_connections=(64, 256), accounts=128, open_duration_s=8, open_timeout_s=5,
+             profile_s=6)
+FULL = Plan("default", duration_s=12, warmup_s=3, hello_connections=64,
+            naive_connections=(64, 5),
             real_connections=(32, 64, 128, 256), accounts=256, open_duration_s=30,
-            profile_s=10)
+            open_timeout_s=10, profile_s=10)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,6 +178,35 @@ def stop_process(proc: subprocess.Popen[bytes], grace_s: float) -> None:
         proc.wait(10)
 
 
+def reap_leftovers(tag: str, grace_s: float = 10.0) -> list[str]:
+    """End (by pid) every process still carrying this run's marker; what was left, labelled.
+
+    Everything that carries the marker was started by this run (it is in their environment);
+    a section calls this after its own shutdown, so anything found is a leak.
+    """
+    from simulations.loadgen import _is_marked, _label
+
+    marker = f"{MARKER_ENV}={tag}\0".encode()
+    me = os.getpid()
+
+    def find() -> list[int]:
+        return [int(p) for p in os.listdir("/proc")
+                if p.isdigit() and int(p) != me and _is_marked(int(p), marker)]
+
+    left = find()
+    labels = [f"{_label(pid)} ({pid})" for pid in left]
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 3.0)):
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        end = time.monotonic() + wait
+        while time.monotonic() < end and (left := [p for p in find() if p in set(left)]):
+            time.sleep(0.2)
+        if not left:
+            break
+    return labels
+
+
 class Loadgen:
     """The closed-loop generator every section uses, and the open-loop one."""
 
@@ -183,9 +221,7 @@ class Loadgen:
             self.version = (out.stdout + out.stderr).splitlines()[0] if out.stdout + out.stderr \
                 else "wrk"
         else:
-            import aiohttp
-
-            self.version = f"python {platform.python_version()} + aiohttp {aiohttp.__version__}"
+            self.version = f"python {platform.python_version()} asyncio + httptools, 2 processes"
 
     def closed(self, target: Target, connections: int, duration_s: float) -> RunResult:
         if self.wrk:
@@ -193,14 +229,17 @@ class Loadgen:
         return run_python(target, duration_s, processes=2, connections=connections)
 
     @staticmethod
-    def open(target: Target, rate: float, duration_s: float) -> RunResult:
+    def open(target: Target, rate: float, duration_s: float, timeout_s: float) -> RunResult:
         return run_python(target, duration_s, processes=2, connections=512, rate=rate,
-                          timeout_s=10.0)
+                          timeout_s=timeout_s)
+
+
+EXTRA_PIDS: set[int] = set()  # ours, but unmarked (the platform's valkey-server)
 
 
 def measured(tag: str, fn: Callable[[], RunResult]) -> tuple[RunResult, dict[str, Any]]:
     """Run ``fn`` while metering CPU of every marked process; adds the generator's own CPU."""
-    meter = CpuMeter(tag)
+    meter = CpuMeter(tag, frozenset(EXTRA_PIDS))
     meter.start()
     result = fn()
     cpu = meter.stop()
@@ -215,6 +254,12 @@ def run_record(result: RunResult, cpu: dict[str, Any], ok: tuple[int, ...]) -> d
     out = result.to_json()
     out["ok_statuses"] = list(ok)
     out["ok_per_s"] = round(result.rate(*ok), 1)
+    ok_per_s = result.rate(*ok)
+    if ok_per_s > 0:
+        # CPU per successful request by process: less sensitive to other load than req/s
+        cpu["ms_per_ok"] = {k: round(v / ok_per_s * 1000, 3)
+                            for k, v in cpu["by_process_cores"].items()}
+        cpu["ms_per_ok_total"] = round(cpu["benchmark_cores"] / ok_per_s * 1000, 3)
     out["cpu"] = cpu
     return out
 
@@ -269,7 +314,7 @@ def section_naive(plan: Plan, gen: Loadgen, tag: str, workdir: Path) -> dict[str
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "simulations.baselines.naive_serve", "--port", str(port),
-         "--dashboard-port", str(dash)],
+         "--dashboard-port", str(dash), "--temp-dir", str(workdir / "ray")],
         cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=out, stderr=err,
         start_new_session=True)
     try:
@@ -281,9 +326,12 @@ def section_naive(plan: Plan, gen: Loadgen, tag: str, workdir: Path) -> dict[str
         startup = time.perf_counter() - t0
         body = bet_body("naive-event", "m1", "home", "2.50")
         target = Target("127.0.0.1", port, "POST", "/bet", bodies=(body,))
-        gen.closed(target, plan.naive_connections, plan.warmup_s)
-        result, cpu = measured(tag, lambda: gen.closed(target, plan.naive_connections,
-                                                       plan.duration_s))
+        gen.closed(target, plan.naive_connections[0], plan.warmup_s)
+        runs = []
+        for conns in plan.naive_connections:
+            result, cpu = measured(tag, lambda c=conns: gen.closed(  # type: ignore[misc]
+                target, c, plan.duration_s))
+            runs.append(run_record(result, cpu, (201,)))
     finally:
         if proc.stdin:
             with contextlib.suppress(OSError):
@@ -294,8 +342,12 @@ def section_naive(plan: Plan, gen: Loadgen, tag: str, workdir: Path) -> dict[str
             stop_process(proc, 20)
         out.close()
         err.close()
+        leaked = reap_leftovers(tag)
+        if leaked:
+            log(f"  the naive app left {len(leaked)} processes running; ended them")
     return {"what": "Ray Serve default proxy, POST /bet → one call to a trivial async actor",
-            "startup_s": round(startup, 1), "run": run_record(result, cpu, (201,))}
+            "startup_s": round(startup, 1), "runs": runs,
+            "run": max(runs, key=lambda r: r["ok_per_s"])}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,9 +411,9 @@ class Platform:
                               capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
                               check=False)
 
-    def up(self) -> None:
+    def up(self, demo: bool = True) -> None:
         t0 = time.perf_counter()
-        proc = self.run("up", "--demo", "--detach", timeout=300)
+        proc = self.run("up", *(("--demo",) if demo else ()), "--detach", timeout=300)
         self.up_seconds = time.perf_counter() - t0
         self.up_output = proc.stdout + proc.stderr
         if proc.returncode != 0:
@@ -550,6 +602,7 @@ def profile_processes(tag: str, pids: list[tuple[int, str]], seconds: float,
             p.kill()
             _, errb = p.communicate()
         own: Counter[str] = Counter()
+        inclusive: Counter[str] = Counter()
         layer: Counter[str] = Counter()
         total = 0
         if out.exists():
@@ -562,12 +615,19 @@ def profile_processes(tag: str, pids: list[tuple[int, str]], seconds: float,
                 frames = stack.split(";")
                 own[frames[-1]] += n
                 layer[_layer(frames)] += n
+                for frame in set(frames):
+                    if any(k in frame for k in ("serve_apps", "actors/", "storage/",
+                                                "cluster/", "fastapi/routing", "pydantic")):
+                        inclusive[frame] += n
         report[f"{label} (pid {pid})"] = {
             "samples": total,
             "by_layer_pct": {k: round(100 * v / total, 1) for k, v in layer.most_common()}
             if total else {},
             "top_own_pct": {k: round(100 * v / total, 1) for k, v in own.most_common(15)}
             if total else {},
+            # application frames (inplay, FastAPI routing, pydantic) incl. their callees
+            "app_inclusive_pct": {k: round(100 * v / total, 1)
+                                  for k, v in inclusive.most_common(25)} if total else {},
             "error": (errb or b"").decode(errors="replace")[-300:] if not total else "",
         }
     return report
@@ -592,7 +652,8 @@ def _layer(frames: list[str]) -> str:
 
 
 def section_real(plan: Plan, gen: Loadgen, tag: str, workdir: Path, profile: bool,
-                 keep_home: bool) -> dict[str, Any]:
+                 keep_home: bool, platform_env: dict[str, str],
+                 demo: bool) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="inplay-bench-"))
     http_port, ray_port, dash_port = free_port(), free_port(), free_port()
     env = base_env(tag)
@@ -600,18 +661,25 @@ def section_real(plan: Plan, gen: Loadgen, tag: str, workdir: Path, profile: boo
                 "INPLAY_RAY_PORT": str(ray_port), "INPLAY_RAY_DASHBOARD_PORT": str(dash_port)})
     env.pop("REDIS_URL", None)
     env.pop("INPLAY_CONFIG", None)
+    env.update(platform_env)
     plat = Platform(home, env, http_port)
     base_url = f"http://127.0.0.1:{http_port}"
     notes: list[str] = []
     out: dict[str, Any] = {"home": str(home), "ports": {"http": http_port, "ray": ray_port,
                                                        "dashboard": dash_port},
-                           "notes": notes}
+                           "platform_env": platform_env, "demo": demo, "notes": notes}
     try:
-        log(f"section 3: inplay up --demo --detach (home {home}, http {http_port})")
-        plat.up()
+        log(f"section 3: inplay up {'--demo ' if demo else ''}--detach (home {home}, "
+            f"http {http_port}{', ' if platform_env else ''}"
+            f"{' '.join(f'{k}={v}' for k, v in platform_env.items())})")
+        plat.up(demo)
         out["up_s"] = round(plat.up_seconds, 1)
         out["up_output_tail"] = plat.up_output[-2000:]
         wait_for(lambda: http_status(f"{base_url}/healthz") == 200, 120, "GET /healthz")
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            state = orjson.loads((home / "run" / "state.json").read_bytes())
+            if state.get("redis_pid"):
+                EXTRA_PIDS.add(int(state["redis_pid"]))
         op = plat.operator_token()
         log(f"section 3: creating the event and {plan.accounts} funded, verified players")
         ev, tokens, timings = asyncio.run(prepare_real(base_url, op, tag, plan.accounts, notes))
@@ -626,13 +694,19 @@ def section_real(plan: Plan, gen: Loadgen, tag: str, workdir: Path, profile: boo
             return Target("127.0.0.1", http_port, "POST", "/v1/bets", bodies=bodies,
                           tokens=tuple(tokens), idempotency_prefix=f"{tag}{prefix}")
 
+        seen = Counter({"201": 1})  # every 201 any client got (the probe's included)
+
+        def counted(result: RunResult) -> RunResult:
+            seen.update(result.statuses)
+            return result
+
         log("section 3: warm-up")
-        gen.closed(target("w"), max(plan.real_connections), plan.warmup_s)
+        counted(gen.closed(target("w"), max(plan.real_connections), plan.warmup_s))
         runs = []
         for i, conns in enumerate(plan.real_connections):
             log(f"section 3: closed loop, {conns} connections, {plan.duration_s:g}s")
-            result, cpu = measured(tag, lambda c=conns, k=i: gen.closed(  # type: ignore[misc]
-                target(f"c{k}-"), c, plan.duration_s))
+            result, cpu = measured(tag, lambda c=conns, k=i: counted(  # type: ignore[misc]
+                gen.closed(target(f"c{k}-"), c, plan.duration_s)))
             runs.append(run_record(result, cpu, (201,)))
             log(f"  → {result.rate(201):,.0f} accepted/s, p99 {result.latency_ms.get('p99', 0):.1f}"
                 f" ms, statuses {result.statuses}")
@@ -648,7 +722,8 @@ def section_real(plan: Plan, gen: Loadgen, tag: str, workdir: Path, profile: boo
             log(f"section 3: profiling {[lbl for _, lbl in top]} with py-spy")
             out["profile"] = profile_processes(
                 tag, top, plan.profile_s, workdir,
-                lambda: gen.closed(target("p-"), int(best["connections"]), plan.profile_s))
+                lambda: counted(gen.closed(target("p-"), int(best["connections"]),
+                                           plan.profile_s)))
         capacity = float(best["ok_per_s"])
         if capacity < OPEN_RATE:
             notes.append(f"the closed-loop capacity ({capacity:,.0f}/s) is below "
@@ -657,27 +732,52 @@ def section_real(plan: Plan, gen: Loadgen, tag: str, workdir: Path, profile: boo
                 # latency below saturation too (run first: overload can leave a backlog)
                 rate = max(10.0, round(capacity / 2, -1))
                 log(f"section 3: open loop at {rate:,.0f} bets/s (half the capacity)")
-                result, cpu = measured(tag, lambda: gen.open(target("h-"), rate,
-                                                             plan.open_duration_s / 2))
+                result, cpu = measured(tag, lambda: counted(gen.open(
+                    target("h-"), rate, plan.open_duration_s / 2, plan.open_timeout_s)))
                 out["open_loop_half_capacity"] = run_record(result, cpu, (201,))
                 log(f"  → p99 {result.latency_ms.get('p99', 0):.1f} ms, "
                     f"statuses {result.statuses}")
         log(f"section 3: open loop at {OPEN_RATE:,.0f} bets/s for {plan.open_duration_s:g}s")
-        result, cpu = measured(tag, lambda: gen.open(target("o-"), OPEN_RATE,
-                                                     plan.open_duration_s))
+        result, cpu = measured(tag, lambda: counted(gen.open(
+            target("o-"), OPEN_RATE, plan.open_duration_s, plan.open_timeout_s)))
         out["open_loop"] = run_record(result, cpu, (201,))
         log(f"  → p99 {result.latency_ms.get('p99', 0):.1f} ms, statuses {result.statuses}")
-        out["exposure"] = asyncio.run(fetch_json(base_url,
-                                                 f"/v1/ops/events/{ev.event_id}/exposure", op))
-        out["accepted_total"] = sum(r["statuses"].get("201", 0) for r in runs) \
-            + out["open_loop"]["statuses"].get("201", 0) \
-            + out.get("open_loop_half_capacity", {}).get("statuses", {}).get("201", 0)
+        # durability cross-check: the book must hold at least every bet a client saw accepted
+        # (more is fine: bets whose answer came after the client gave up)
+        time.sleep(2.0)
+        exposure = asyncio.run(fetch_json(base_url, f"/v1/ops/events/{ev.event_id}/exposure",
+                                          op))
+        out["exposure"] = exposure
+        book = exposure.get("bets_accepted") if isinstance(exposure, dict) else None
+        out["durability"] = {"clients_got_201": seen["201"], "book_bets_accepted": book,
+                             "ok": None if book is None else int(book) >= seen["201"]}
+        if book is not None and int(book) < seen["201"]:
+            notes.append(f"DURABILITY: clients got {seen['201']} × 201 but the event's "
+                         f"exposure counts only {book} accepted bets")
     except Exception as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"
         log(f"section 3 failed: {out['error']}")
     finally:
         log("section 3: inplay down")
         out["down"] = plat.down()
+        redis_pids = set(EXTRA_PIDS)
+        EXTRA_PIDS.clear()
+        for pid in redis_pids:
+            cmd = b""
+            with contextlib.suppress(OSError):
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if Path(f"/proc/{pid}").exists() and (b"valkey" in cmd or b"redis" in cmd):
+                notes.append(f"the embedded Redis (pid {pid}) was still running after "
+                             "`inplay down`; ended it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+        leaked = reap_leftovers(tag)
+        if leaked:
+            out["leaked_after_down"] = leaked
+            notes.append(f"`inplay down` left {len(leaked)} processes of this home running "
+                         f"(the benchmark ended them by pid): {', '.join(leaked[:8])}"
+                         + (" ..." if len(leaked) > 8 else ""))
+            log(f"  inplay down left {len(leaked)} processes running; ended them")
         if not keep_home:
             shutil.rmtree(home, ignore_errors=True)
     return out
@@ -733,7 +833,8 @@ def print_report(results: dict[str, Any]) -> None:
     print()
     print(f"inplay HTTP benchmark — mode {meta['mode']}, {meta['cpus']} cores "
           f"({meta['cpu_model']}); the servers AND the load generator share these cores.")
-    print(f"closed-loop load: {meta['loadgen']}; open loop: python asyncio/aiohttp, 2 processes; "
+    print(f"closed-loop load: {meta['loadgen']}; open loop: 2 processes × python asyncio + "
+          "httptools (loadgen.py); "
           f"all on loopback")
     before = meta.get("background_cores_before") or {}
     if before:
@@ -745,7 +846,8 @@ def print_report(results: dict[str, Any]) -> None:
     print(head)
     print("-" * len(head))
     print(fmt_run("1 hello: uvicorn+FastAPI (200)", results.get("hello", {}).get("run")))
-    print(fmt_run("2 naive Serve, 1 actor call (201)", results.get("naive", {}).get("run")))
+    for run in results.get("naive", {}).get("runs") or [None]:
+        print(fmt_run("2 naive Serve, 1 actor call (201)", run))
     real = results.get("real", {})
     for run in real.get("closed", []):
         print(fmt_run("3 real: durable bets, closed (201)", run))
@@ -761,12 +863,20 @@ def print_report(results: dict[str, Any]) -> None:
           "gen = load generator CPU in cores ('!' = a generator thread/process at ≥ 90% of a "
           "core); busy = whole machine CPU in cores; other = CPU of processes this benchmark "
           "did not start.")
+    if real.get("platform_env") or real.get("demo") is False:
+        print(f"section 3 platform: demo {real.get('demo')}, extra env "
+              f"{real.get('platform_env') or {}}")
     if real.get("error"):
         print(f"section 3 did not complete: {real['error']}")
     if real.get("skipped"):
         print(f"section 3 skipped: {real['skipped']}")
     for note in real.get("notes", []):
         print(f"note: {note}")
+    dur = real.get("durability")
+    if dur and dur.get("ok") is not None:
+        print(f"durability cross-check: clients received {dur['clients_got_201']:,} × 201; the "
+              f"event's exposure counts {dur['book_bets_accepted']:,} accepted bets → "
+              f"{'consistent' if dur['ok'] else 'BETS MISSING'}")
     summary = results.get("summary", {})
     if summary:
         print()
@@ -787,18 +897,35 @@ def print_report(results: dict[str, Any]) -> None:
             print(f"warning: {run['statuses']['429']} × 429 at {run['connections']} "
                   "connections: the per-account rate limit (or backpressure) is part of what "
                   "was measured")
+    print()
+    print("CPU per successful request (ms), all processes this benchmark started: "
+          + ", ".join(f"{name} {run['cpu']['ms_per_ok_total']:.2f}" for name, run in (
+              ("hello", results.get("hello", {}).get("run")),
+              ("naive", results.get("naive", {}).get("run")),
+              ("real", real.get("closed") and max(real["closed"],
+                                                  key=lambda r: r["ok_per_s"])))
+              if run and "ms_per_ok_total" in run["cpu"]))
     best = real.get("closed") and max(real["closed"], key=lambda r: r["ok_per_s"])
+    if best and real.get("players"):
+        each = best["ok_per_s"] / real["players"]
+        print(f"{real['players']} players: at the best rate each placed {each:.1f} bets/s "
+              f"(the per-account limit is 20/s), so the rate limit was "
+              f"{'NOT ' if each < 15 else ''}a factor")
     if best:
-        print()
-        print(f"CPU by process during the best real run ({best['connections']} connections), "
-              "cores:")
-        for name, cores in list(best["cpu"]["by_process_cores"].items())[:12]:
-            print(f"  {cores:6.2f}  {name}")
+        print(f"\nCPU by process during the best real run ({best['connections']} connections):"
+              "  cores   ms per accepted bet")
+        per = best["cpu"].get("ms_per_ok", {})
+        for name, cores in list(best["cpu"]["by_process_cores"].items())[:14]:
+            print(f"  {cores:6.2f}  {per.get(name, 0):8.3f}  {name}")
     for proc, prof in (real.get("profile") or {}).items():
         print(f"\npy-spy {proc}: {prof['samples']} samples; by layer "
               f"{prof['by_layer_pct']}")
         for fn, pct in list(prof["top_own_pct"].items())[:10]:
             print(f"  {pct:5.1f}%  {fn[:110]}")
+        if prof.get("app_inclusive_pct"):
+            print("  application frames, inclusive of callees:")
+            for fn, pct in list(prof["app_inclusive_pct"].items())[:12]:
+                print(f"  {pct:5.1f}%  {fn[:110]}")
     print(f"\nsaved {RESULTS.relative_to(ROOT)}; total {meta['total_s']:.0f}s")
 
 
@@ -811,6 +938,7 @@ def background_load(tag: str, wait_s: float, limit: float = 0.25) -> float:
     With ``wait_s`` > 0, keep sampling up to that long until it drops below ``limit``.
     """
     end = time.monotonic() + wait_s
+    said = 0.0
     while True:
         meter = CpuMeter(tag)
         meter.start()
@@ -818,7 +946,10 @@ def background_load(tag: str, wait_s: float, limit: float = 0.25) -> float:
         other = float(meter.stop()["other_cores"])
         if other < limit or time.monotonic() >= end:
             return other
-        log(f"  the machine is busy with other work ({other:.2f} cores); waiting")
+        if time.monotonic() - said > 15:
+            said = time.monotonic()
+            log(f"  the machine is busy with other work ({other:.2f} cores); waiting up to "
+                f"{end - said:.0f}s more")
 
 
 @contextlib.contextmanager
@@ -855,6 +986,11 @@ def main() -> None:
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                         help="before each section wait up to this long for other processes "
                              "to use < 0.25 cores (always measured and reported)")
+    parser.add_argument("--platform-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for `inplay up` (e.g. INPLAY_API_REPLICAS=2); "
+                             "repeatable")
+    parser.add_argument("--no-demo", action="store_true",
+                        help="`inplay up` without --demo (no demo video actors)")
     parser.add_argument("--keep-home", action="store_true",
                         help="keep section 3's INPLAY_HOME (logs) after inplay down")
     args = parser.parse_args()
@@ -862,6 +998,7 @@ def main() -> None:
     if args.accounts:
         plan = Plan(**{**plan.__dict__, "accounts": args.accounts})
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
+    platform_env = dict(kv.split("=", 1) for kv in args.platform_env if "=" in kv)
     tag = secrets.token_hex(3)
     os.environ[MARKER_ENV] = tag  # every process we start carries it (CPU attribution)
     t_start = time.perf_counter()
@@ -896,8 +1033,9 @@ def main() -> None:
             else:
                 quiet["real"] = background_load(tag, args.wait_quiet)
                 with timed(results, "real"):
-                    results["real"] = section_real(plan, gen, tag, workdir, args.profile,
-                                                   args.keep_home)
+                    results["real"] = section_real(
+                        plan, gen, tag, workdir, args.profile, args.keep_home,
+                        platform_env, demo=not args.no_demo)
     finally:
         results["summary"] = summarize(results)
         results["meta"]["total_s"] = round(time.perf_counter() - t_start, 1)

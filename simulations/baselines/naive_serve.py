@@ -75,6 +75,9 @@ def _wait_ready(port: int, deadline_s: float = 120.0) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--temp-dir", default=None,
+                        help="Ray's temp dir (default /tmp/ray); a private one keeps this "
+                             "cluster out of /tmp/ray/session_latest")
     parser.add_argument("--dashboard-port", type=int, default=None,
                         help="where Ray's minimal dashboard head listens (default: Ray's)")
     args = parser.parse_args()
@@ -86,7 +89,7 @@ def main() -> None:
 
     ray.init(address="local", num_cpus=2, include_dashboard=False,
              dashboard_port=args.dashboard_port, object_store_memory=200 * 1024 * 1024,
-             log_to_driver=False)
+             log_to_driver=False, _temp_dir=args.temp_dir)
     # after ray.init, which installs its own SIGTERM handler
     stop = threading.Event()
 
