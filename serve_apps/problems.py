@@ -7,6 +7,7 @@ validation (``VALIDATION_ERROR``) and the edge's own (auth, overload, unknown ro
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from actors.errors import BettingError
 from storage.errors import WalletError
+
+log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://inplay.dev/problems/"
@@ -107,8 +110,14 @@ def install(app: FastAPI) -> None:
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         return problem_response(exc.status_code, code, str(exc.detail))
 
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return problem_response(500, "INTERNAL_ERROR",
+                                "an unexpected error; nothing was confirmed by this request")
+
     for cls in (Problem, BettingError, WalletError):
         app.add_exception_handler(cls, domain)
+    app.add_exception_handler(Exception, internal)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)
 

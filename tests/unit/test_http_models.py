@@ -58,11 +58,15 @@ def _app() -> TestClient:
     async def bet(body: BetRequest) -> dict[str, str]:
         raise errors.PriceChanged("moved", price="2.60", price_version=4)
 
+    @app.get("/boom")
+    async def boom() -> None:
+        raise KeyError("bug")
+
     @app.get("/limited")
     async def limited() -> None:
         raise RateLimited("slow down", retry_after_s=1.2)
 
-    return TestClient(app)
+    return TestClient(app, raise_server_exceptions=False)
 
 
 def test_errors_become_problem_json_with_their_codes() -> None:
@@ -82,3 +86,5 @@ def test_errors_become_problem_json_with_their_codes() -> None:
     limited = client.get("/limited")
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "2"
     assert client.get("/nowhere").json()["code"] == "NOT_FOUND"
+    boom = client.get("/boom")
+    assert boom.status_code == 500 and boom.json()["code"] == "INTERNAL_ERROR"
