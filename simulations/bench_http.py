@@ -886,6 +886,16 @@ def print_report(results: dict[str, Any]) -> None:
             print(f"real/naive = {summary['real_over_naive']:.1f}×")
         for name, aim in summary.get("aims", {}).items():
             print(f"aim {name:<28} {'MET' if aim['met'] else 'NOT MET':<8} value {aim['value']}")
+    every = [("hello", r) for r in [results.get("hello", {}).get("run")] if r] \
+        + [("naive", r) for r in results.get("naive", {}).get("runs") or []] \
+        + [("real", r) for r in real.get("closed", [])] \
+        + [("real open loop", r) for r in (real.get("open_loop_half_capacity"),
+                                           real.get("open_loop")) if r]
+    for name, run in every:
+        if run["cpu"]["other_cores"] > 0.25:
+            print(f"warning: other work on the machine used {run['cpu']['other_cores']:.2f} "
+                  f"cores during a '{name}' run ({run['connections']} connections / rate "
+                  f"{run['target_rate']}): that figure is understated")
     for key in ("hello", "naive"):
         run = results.get(key, {}).get("run")
         if run and run["generator_saturated"]:
