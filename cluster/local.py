@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from cluster.config import Settings
-from cluster.processes import cmdline, session_pids, terminate
+from cluster.processes import all_pids, cmdline, os_session, session_pids, terminate
 from storage.embedded import EmbeddedRedis, free_port
 
 # Serve settings that matter on the hot path (RAY_NOTES.md); set before Ray starts.
@@ -29,6 +29,9 @@ SERVE_ENV = {
     "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
     "RAY_AUTH_MODE": "token",
     "RAY_USAGE_STATS_ENABLED": "0",
+    # Ray starts workers at nice 15: on a dedicated platform they ARE the service (API
+    # replicas, event actors) and must not lose the CPU to everything else
+    "RAY_worker_niceness": "0",
 }
 
 
@@ -163,7 +166,10 @@ def start_ray_head(settings: Settings) -> tuple[str, str]:
     ]
     env = {**os.environ, **SERVE_ENV, **serve_port_env()}
     settings.log_dir.mkdir(parents=True, exist_ok=True)
-    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    # a session of its own: every process `ray start` spawns (GCS, raylet, dashboard, the
+    # client server, workers) keeps this session id, even those orphaned when it exits
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180,
+                         start_new_session=True)
     (settings.log_dir / "ray-start.log").write_text(out.stdout + out.stderr)
     if out.returncode != 0:
         raise RuntimeError(f"ray start failed (see {settings.log_dir / 'ray-start.log'}):\n"
@@ -190,9 +196,12 @@ def session_of_gcs(port: int) -> str:
 
 
 def stop_ray(session: str) -> int:
+    """Stop every process of this home's Ray: by session name, and by OS session id."""
     if not session:
         return 0
     pids = session_pids(session)
+    sids = {os_session(p) for p in pids if "gcs_server" in cmdline(p)}
+    pids |= {p for p in all_pids() if os_session(p) in sids - {None, os.getsid(0)}}
     terminate(pids)
     return len(pids)
 

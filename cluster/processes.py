@@ -30,13 +30,22 @@ def _parent(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def _all_pids() -> list[int]:
+def all_pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def os_session(pid: int) -> int | None:
+    """The OS session id of ``pid`` (inherited by every descendant unless it calls setsid)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[3])
 
 
 def session_pids(marker: str) -> set[int]:
     """Processes whose command line contains ``marker``, plus all their descendants."""
-    pids = _all_pids()
+    pids = all_pids()
     roots = {p for p in pids if marker in cmdline(p) and p != os.getpid()}
     parents = {p: _parent(p) for p in pids}
     found = set(roots)

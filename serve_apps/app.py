@@ -64,7 +64,8 @@ def create_app(svc: Services | None = None) -> FastAPI:
     if svc is not None:
         app.state.services = svc
     problems.install(app)
-    for module in (health, accounts, events, bets, wallet, ops):
+    # the bet route first: routes are matched in order, and it is the one that is hot
+    for module in (bets, health, accounts, events, wallet, ops):
         app.include_router(module.router)
     app.include_router(_media_router(app))
     try:
