@@ -402,12 +402,6 @@ class Wallet:
         replies = await self.scripts.call_many("reserve", calls, before, index)
         return [r if isinstance(r, WalletError) else Receipt.from_reply(r) for r in replies]
 
-    async def index_reservations(self, items: Sequence[tuple[str, str, float]]) -> None:
-        """Make (account, op id, created_at) findable by ``stale_reservations``."""
-        if items:
-            await self.redis.zadd(
-                RESERVATION_INDEX, {f"{a}\t{op}": at for a, op, at in items})
-
     async def resolve_many(self, items: Sequence[tuple[str, str, str]]
                            ) -> list[Receipt | WalletError]:
         """Commit or release many (account, op id, "commit"|"release") in one round trip."""

@@ -674,7 +674,6 @@ async def test_batched_reserve_and_resolve_match_the_single_calls(
     assert [type(r).__name__ for r in results] == [
         "Receipt", "InsufficientFunds", "KycRequired", "Receipt"]
     assert (await wallet.balance(rich)).reserved == Decimal("30.00")
-    await wallet.index_reservations([(rich, "m1", 0.0), (rich, "m4", 0.0)])
     assert {r.op_id for r in await wallet.stale_reservations(0)} == {"m1", "m4"}
     resolved = await wallet.resolve_many([(rich, "m1", "commit"), (rich, "m4", "release"),
                                           (poor, "m2", "commit")])
