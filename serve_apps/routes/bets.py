@@ -7,8 +7,9 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, ORJSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from actors import errors
 from actors.book import PlaceBet
@@ -87,7 +88,7 @@ _BET_DOC = {
     409: {"description": "PRICE_CHANGED, MARKET_CLOSED, LIABILITY_LIMIT, ..."},
     423: {"description": "MARKET_SUSPENDED"}, 429: {"description": "RATE_LIMITED"},
     503: {"description": "UNAVAILABLE / OVERLOADED"}})
-async def place_bet(body: BetRequest, request: Request) -> JSONResponse:
+async def place_bet(body: BetRequest, request: Request) -> Response:
     """Place a bet: funds reserved, the event actor decides and journals, then commit/release.
 
     Same Idempotency-Key and body → the original outcome; other body → 422
@@ -107,14 +108,18 @@ async def place_bet(body: BetRequest, request: Request) -> JSONResponse:
     return bet_response(record)
 
 
-def bet_response(record: dict[str, Any]) -> JSONResponse:
+def _json(body: dict[str, Any], status: int) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def bet_response(record: dict[str, Any]) -> Response:
     if "error" in record:
         return problem_from_error_dict(record["error"])
     status = record["status"]
     if status == "accepted":
-        return ORJSONResponse(public_bet(record), status_code=201)
+        return _json(public_bet(record), 201)
     if status == "pending":
-        return ORJSONResponse(public_bet(record), status_code=202)
+        return _json(public_bet(record), 202)
     code = record.get("code", "REJECTED")
     extra = dict(record.get("extra") or {})
     return problem_response(_status_of(code), code, record.get("detail", ""),
