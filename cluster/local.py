@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from cluster.config import Settings
-from cluster.processes import all_pids, cmdline, os_session, session_pids, terminate
+from cluster.processes import alive, all_pids, cmdline, os_session, session_pids, terminate
 from storage.embedded import EmbeddedRedis, free_port
 
 # Serve settings that matter on the hot path (RAY_NOTES.md); set before Ray starts.
@@ -216,19 +216,10 @@ def stop_redis(state: RunState) -> None:
     except redis.RedisError:
         pass
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _alive(state.redis_pid):
+    while time.monotonic() < deadline and alive(state.redis_pid):
         time.sleep(0.1)
-    if _alive(state.redis_pid):
+    if alive(state.redis_pid):
         terminate({state.redis_pid})
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def wait_healthy(url: str, timeout_s: float = 120.0) -> dict[str, Any]:

@@ -21,13 +21,19 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def _parent(pid: int) -> int | None:
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command (state, ppid, pgrp, session, ...)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    # the command may contain spaces or parentheses: the ppid follows the last ')'
-    return int(stat.rsplit(")", 1)[1].split()[1])
+    # the command may contain spaces or parentheses: the fields follow the last ')'
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _parent(pid: int) -> int | None:
+    fields = _stat(pid)
+    return None if fields is None else int(fields[1])
 
 
 def all_pids() -> list[int]:
@@ -36,11 +42,8 @@ def all_pids() -> list[int]:
 
 def os_session(pid: int) -> int | None:
     """The OS session id of ``pid`` (inherited by every descendant unless it calls setsid)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[3])
+    fields = _stat(pid)
+    return None if fields is None else int(fields[3])
 
 
 def session_pids(marker: str) -> set[int]:
@@ -69,19 +72,13 @@ def terminate(pids: set[int], grace_s: float = 10.0) -> None:
                 pass
         deadline = time.monotonic() + (grace_s if sig == signal.SIGTERM else 2.0)
         while time.monotonic() < deadline:
-            pids = {p for p in pids if _alive(p)}
+            pids = {p for p in pids if alive(p)}
             if not pids:
                 return
             time.sleep(0.1)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] \
-        if Path(f"/proc/{pid}/stat").exists() else "X"
-    return state not in ("Z", "X")
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting to be reaped)."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")

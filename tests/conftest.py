@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from storage.embedded import EmbeddedRedis
 
@@ -35,6 +36,14 @@ def redis_url(redis_server: EmbeddedRedis) -> Iterator[str]:
     client.flushall()
     client.close()
     yield redis_server.url
+
+
+@pytest.fixture()
+async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """An asyncio client of the per-test database."""
+    conn = aioredis.from_url(redis_url)
+    yield conn
+    await conn.aclose()
 
 
 @pytest.fixture()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,13 +34,6 @@ def clock() -> ManualClock:
 @pytest.fixture()
 def cfg(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path, cooling_off_s=3 * 86_400)
-
-
-@pytest.fixture()
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    conn = aioredis.from_url(redis_url)
-    yield conn
-    await conn.aclose()
 
 
 @pytest.fixture()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -63,13 +63,6 @@ def clock() -> ManualClock:
 def cfg(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path, cooling_off_s=7 * 86_400, rate_limit_per_s=2,
                     rate_limit_burst=3)
-
-
-@pytest.fixture()
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    conn = aioredis.from_url(redis_url)
-    yield conn
-    await conn.aclose()
 
 
 @pytest.fixture()
