@@ -130,13 +130,13 @@ def _teardown(settings: Settings, state: Any) -> None:
     _say("stopping inplay ...")
     try:
         import ray
-        from ray import serve
 
+        # no serve.shutdown(): it waits up to 30 s for a controller that is about to be
+        # stopped anyway; the whole Ray session of this home goes below
         if ray.is_initialized():
-            serve.shutdown()
             ray.shutdown()
     except Exception as exc:
-        _say(f"  serve shutdown: {exc}")
+        _say(f"  ray disconnect: {exc}")
     killed = local.stop_ray(state.ray_session)
     _say(f"  ray: stopped {killed} processes")
     local.stop_redis(state)
