@@ -204,7 +204,7 @@ def test_kill_9_redis_during_a_burst_loses_nothing_acknowledged(
         await asyncio.sleep(0.5)
         await asyncio.to_thread(own_redis.restart)
 
-    acked, unknown = asyncio.run(burst(actor, "rk", batches=120, per_batch=40, clients=6,
+    acked, unknown = asyncio.run(burst(actor, "rk", batches=240, per_batch=40, clients=6,
                                        during=kill_redis))
     assert len(acked) > 0 and len(unknown) > 0, "the kill should land mid-burst"
     journal = journal_outcomes(own_redis.url, event_id)
