@@ -59,8 +59,12 @@ async def test_relay_killed_mid_stream_viewers_reconnect_and_resume(ray_session:
     assert stats["tiers"]["webrtc"]["viewers"] == 3
     # Receiver reports (sent about once a second) give loss and jitter; the relays' egress
     # stamps give the fastest tier's latency that the bet delay is checked against.
-    deadline = time.monotonic() + 10
-    while stats["tiers"]["webrtc"]["jitter_ms"] is None and time.monotonic() < deadline:
+    deadline = time.monotonic() + 15
+
+    def reported(tier: dict[str, Any]) -> bool:  # receiver reports carry all three, in time
+        return all(tier[k] is not None for k in ("jitter_ms", "loss_fraction", "rtt_ms"))
+
+    while not reported(stats["tiers"]["webrtc"]) and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
         stats = await actor.stats.remote(event)
     webrtc = stats["tiers"]["webrtc"]
