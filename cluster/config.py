@@ -63,6 +63,8 @@ class Settings(BaseModel):
     media_region: str = "local"
 
     bet_batch_window_ms: float = Field(default=2.0, ge=0)
+    # per event and API replica: more batches in flight = lower latency, smaller batches
+    bet_batches_in_flight: int = Field(default=2, ge=1)
     bet_batch_max: int = Field(default=256, ge=1)
     bet_max_pending: int = Field(default=4096, ge=1)
 

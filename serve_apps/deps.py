@@ -67,7 +67,8 @@ class Services:
             wait_timeout_ms=settings.redis_wait_timeout_ms))
         saga = BetSaga(wallet, registry, SagaConfig(
             window_s=settings.bet_batch_window_ms / 1000, batch_max=settings.bet_batch_max,
-            max_pending=settings.bet_max_pending))
+            max_pending=settings.bet_max_pending,
+            max_batches_in_flight=settings.bet_batches_in_flight))
         kyc = SimulatedKycProvider(delay_s=settings.kyc_delay_s) \
             if settings.kyc_provider == "simulated" else None
         return cls(settings, client, wallet, Accounts(client, settings), TokenSigner(token_key),
