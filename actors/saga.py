@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import ray.exceptions as rx
+
 from actors import errors
 from actors.book import PlaceBet
 from actors.event_actor import bet_outcome
@@ -34,15 +36,10 @@ from storage.wallet import Wallet
 
 log = logging.getLogger(__name__)
 
-RAY_UNAVAILABLE: tuple[type[BaseException], ...] = (errors.Unavailable,)
-try:  # the saga also runs in unit tests without Ray
-    import ray.exceptions as _rx
-
-    RAY_UNAVAILABLE = (
-        errors.Unavailable, _rx.RayActorError, _rx.ActorUnavailableError, _rx.GetTimeoutError,
-    )
-except ImportError:  # pragma: no cover
-    pass
+# an actor call that may or may not have run: the bet's outcome must be resolved
+RAY_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    errors.Unavailable, rx.RayActorError, rx.ActorUnavailableError, rx.GetTimeoutError,
+)
 
 
 def bet_id_for(account_id: str, idempotency_key: str) -> str:

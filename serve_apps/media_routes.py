@@ -89,6 +89,12 @@ def build_media_router(principal_dep: Callable[..., Any], entitlements: Entitlem
 
         return wrapper
 
+    async def negotiate(event_id: str, kind: str, request: Request) -> Response:
+        """WHIP/WHEP: the SDP offer in, 201 with the answer and the session's Location."""
+        session_id, answer = await call(event_id, kind, await read_sdp(request))
+        location = f"/v1/media/{event_id}/{kind}/{session_id}"
+        return Response(answer, 201, media_type=SDP, headers={"Location": location})
+
     @router.post("/{event_id}/whip", status_code=201)
     @guarded
     async def whip(event_id: str, request: Request,
@@ -96,9 +102,7 @@ def build_media_router(principal_dep: Callable[..., Any], entitlements: Entitlem
         if principal.role != "publisher":
             raise MediaProblem(403, "MEDIA_PUBLISHER_ONLY", "Publishers only",
                                f"role {principal.role} may not publish")
-        session_id, answer = await call(event_id, "whip", await read_sdp(request))
-        location = f"/v1/media/{event_id}/whip/{session_id}"
-        return Response(answer, 201, media_type=SDP, headers={"Location": location})
+        return await negotiate(event_id, "whip", request)
 
     @router.delete("/{event_id}/whip/{session_id}")
     @guarded
@@ -114,9 +118,7 @@ def build_media_router(principal_dep: Callable[..., Any], entitlements: Entitlem
     async def whep(event_id: str, request: Request,
                    principal: Any = Depends(principal_dep)) -> Response:
         await require_tier(principal, Tier.WEBRTC)
-        session_id, answer = await call(event_id, "whep", await read_sdp(request))
-        location = f"/v1/media/{event_id}/whep/{session_id}"
-        return Response(answer, 201, media_type=SDP, headers={"Location": location})
+        return await negotiate(event_id, "whep", request)
 
     @router.delete("/{event_id}/whep/{session_id}")
     @guarded

@@ -25,6 +25,16 @@ from storage.journal import (
 from tests.support.factories import bet, match_winner_event
 
 
+async def _started(client: aioredis.Redis, sync: redis.Redis, event_id: str
+                   ) -> tuple[AsyncJournal, Book, int, str]:
+    """A journal whose first entry creates the event: (journal, book, seq, hash)."""
+    journal = AsyncJournal(client, event_id, take_epoch(sync, event_id))
+    book = Book(event_id)
+    created = [Entry(encode(e)) for e in book.create(match_winner_event(event_id))]
+    seq, digest = await journal.append(0, GENESIS, created)
+    return journal, book, seq, digest
+
+
 def _entries(book: Book, n: int, start: int = 0) -> list[Entry]:
     out = []
     for i in range(start, start + n):
@@ -55,10 +65,7 @@ async def test_group_commit_appends_a_batch_and_indexes_bets(redis_url: str) -> 
 async def test_a_zombie_with_an_old_epoch_cannot_append(redis_url: str) -> None:
     sync = redis.Redis.from_url(redis_url)
     client = aioredis.Redis.from_url(redis_url)
-    old = AsyncJournal(client, "j2", take_epoch(sync, "j2"))
-    book = Book("j2")
-    seq, digest = await old.append(0, GENESIS, [Entry(encode(e)) for e in
-                                                 book.create(match_winner_event("j2"))])
+    old, book, seq, digest = await _started(client, sync, "j2")
     new = AsyncJournal(client, "j2", take_epoch(sync, "j2"))  # the successor starts
     with pytest.raises(Fenced):
         await old.append(seq, digest, _entries(book, 1))
@@ -73,10 +80,7 @@ async def test_a_zombie_with_an_old_epoch_cannot_append(redis_url: str) -> None:
 async def test_snapshot_bounds_recovery_and_tampering_is_detected(redis_url: str) -> None:
     sync = redis.Redis.from_url(redis_url)
     client = aioredis.Redis.from_url(redis_url)
-    journal = AsyncJournal(client, "j3", take_epoch(sync, "j3"))
-    book = Book("j3")
-    seq, digest = await journal.append(0, GENESIS, [Entry(encode(e)) for e in
-                                                     book.create(match_winner_event("j3"))])
+    journal, book, seq, digest = await _started(client, sync, "j3")
     seq, digest = await journal.append(seq, digest, _entries(book, 50),
                                        snapshot=state_to_dict(book.state))
     seq, digest = await journal.append(seq, digest, _entries(book, 7, start=50))
@@ -102,10 +106,7 @@ async def test_snapshot_bounds_recovery_and_tampering_is_detected(redis_url: str
 async def test_concurrent_appenders_never_interleave(redis_url: str) -> None:
     sync = redis.Redis.from_url(redis_url)
     client = aioredis.Redis.from_url(redis_url)
-    journal = AsyncJournal(client, "j4", take_epoch(sync, "j4"))
-    book = Book("j4")
-    seq, digest = await journal.append(0, GENESIS, [Entry(encode(e)) for e in
-                                                     book.create(match_winner_event("j4"))])
+    journal, book, seq, digest = await _started(client, sync, "j4")
     batches = [_entries(book, 5, start=i * 5) for i in range(4)]
     results = await asyncio.gather(
         *(journal.append(seq, digest, b) for b in batches), return_exceptions=True
