@@ -50,6 +50,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={"redis_url": redis_url})
     address, session = settings.ray_address or "", ""
     if not address:
+        local.ensure_ray_token(settings)
         address, session = local.start_ray_head(settings)
     http_url = f"http://{settings.http_host}:{settings.http_port}"
     dashboard = f"http://{settings.ray_dashboard_host}:{settings.ray_dashboard_port}"

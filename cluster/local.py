@@ -82,6 +82,26 @@ def apply_serve_env() -> None:
         os.environ.setdefault(key, value)
 
 
+def ensure_ray_token(settings: Settings) -> None:
+    """Ray 2.60 refuses to start in token mode without a token: give this home its own.
+
+    A token the operator provides (``RAY_AUTH_TOKEN`` or ``RAY_AUTH_TOKEN_PATH``) wins; otherwise
+    ``<home>/secrets/ray_auth_token`` is created on first use (never ``~/.ray/auth_token``, which
+    is shared by every Ray on the machine). Every process this one starts inherits it.
+    """
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return
+    path = settings.secrets_dir / "ray_auth_token"
+    if not path.exists():
+        import secrets
+
+        settings.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))  # the format `ray get-auth-token --generate` uses
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(path)
+
+
 def start_redis(settings: Settings) -> tuple[str, int | None, bool]:
     """The Redis to use: ``REDIS_URL`` if given (never start one), else the embedded one."""
     if settings.redis_url:

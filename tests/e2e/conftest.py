@@ -24,12 +24,18 @@ def platform() -> Iterator[Platform]:
     """`inplay up --demo --detach` in a temp home on free ports; `inplay down` afterwards."""
     assert INPLAY.exists(), f"{INPLAY} missing: pip install -e . first"
     home = Path(tempfile.mkdtemp(prefix="inplay-e2e-home-"))
-    env = {**os.environ, "INPLAY_HOME": str(home), "INPLAY_HTTP_PORT": str(free_port()),
+    # a user who never ran Ray: no ~/.ray/auth_token to lean on (Ray 2.60 refuses to start in
+    # token mode without one, so `inplay up` must bring its own)
+    user_home = Path(tempfile.mkdtemp(prefix="inplay-e2e-user-"))
+    env = {**os.environ, "HOME": str(user_home), "INPLAY_HOME": str(home),
+           "INPLAY_HTTP_PORT": str(free_port()),
            "INPLAY_RAY_PORT": str(free_port()),
            "INPLAY_RAY_DASHBOARD_PORT": str(free_port()),
            # sagas left half done by the chaos tests are finished within seconds
            "INPLAY_SAGA_STALE_S": "3", "INPLAY_SWEEP_INTERVAL_S": "0.5"}
     env.pop("REDIS_URL", None)  # the platform's own embedded store, not the developer's
+    for var in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE", "RAY_ADDRESS"):
+        env.pop(var, None)
     up = subprocess.run([str(INPLAY), "up", "--demo", "--detach"], env=env, cwd=home,
                         capture_output=True, text=True, timeout=420)
     try:

@@ -11,6 +11,7 @@ import secrets
 import signal
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -305,6 +306,15 @@ def test_openapi_describes_the_contract(api: Api) -> None:
                  "/v1/ops/accounts/{account_id}/kyc", "/v1/ops/audit/verify", "/healthz"):
         assert path in doc["paths"], path
     assert api.http.get("/docs").status_code == 200
+
+
+def test_up_brings_its_own_ray_token_on_a_machine_where_ray_never_ran(
+        platform: Platform) -> None:
+    token = platform.home / "secrets" / "ray_auth_token"
+    assert token.exists() and len(token.read_text().strip()) == 64
+    assert token.stat().st_mode & 0o077 == 0, "the Ray token must be private to its owner"
+    # the platform runs (the fixture saw /healthz) without ever writing the user's ~/.ray
+    assert not (Path(platform.env["HOME"]) / ".ray" / "auth_token").exists()
 
 
 # ---------------------------------------------------------------- chaos
