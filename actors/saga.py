@@ -3,12 +3,12 @@
 Runs in every API replica. Bets for one event are micro-batched (a short window, a size cap)
 so that one batch costs a handful of round trips whatever its size:
 
-1. one pipeline: rate limits (token buckets) for every bet in the batch;
-2. one pipeline: each bet's reference (``{acct:<id>}:betref`` bet → event, and the account's
-   bet list), the wallet reservations (every player-protection rule checked atomically) and
-   their entries in the recovery index;
-3. one actor call: the event actor validates in order and group-commits the decisions;
-4. one pipeline: commit the accepted, release the rejected (pending bets stay reserved).
+1. one pipeline: for each bet, one atomic wallet script takes a token from the account's rate
+   limit, checks every player-protection rule, reserves the stake and records the bet's
+   event (``{acct:<id>}:betref``) and time (the account's bet list); plus the bets' entries
+   in the recovery index;
+2. one actor call: the event actor validates in order and group-commits the decisions;
+3. one pipeline: commit the accepted, release the rejected (pending bets stay reserved).
 
 Every step is idempotent by bet id (derived from the account and the Idempotency-Key), so a
 retry re-runs the same steps harmlessly. If the actor call fails, the saga asks the actor to
@@ -22,7 +22,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,8 +31,8 @@ import ray.exceptions as rx
 from actors import errors
 from actors.book import PlaceBet
 from actors.event_actor import bet_outcome
-from storage.errors import RateLimited, WalletError
-from storage.wallet import Wallet
+from storage.errors import WalletError
+from storage.wallet import Wallet, acct_key
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,13 @@ def bet_id_for(account_id: str, idempotency_key: str) -> str:
 
 
 def betref_key(account_id: str) -> str:
-    return f"{{acct:{account_id}}}:betref"
+    """The account's bet id → event id hash (written by the reserve script)."""
+    return acct_key(account_id, "betref")
 
 
 def bets_key(account_id: str) -> str:
-    return f"{{acct:{account_id}}}:bets"
+    """The account's bet ids scored by placement time (written by the reserve script)."""
+    return acct_key(account_id, "bets")
 
 
 class EventHandles(Protocol):
@@ -179,8 +181,7 @@ class BetSaga:
 
     async def run_batch(self, event_id: str, batch: list[_Pending]) -> None:
         handle = await self.handles.get(event_id)
-        allowed = await self._rate_limit(batch)
-        reserved = await self._reserve(event_id, allowed)
+        reserved = await self._reserve(event_id, batch)
         if not reserved:
             return
         results = await self._decide(event_id, handle, reserved)
@@ -188,27 +189,12 @@ class BetSaga:
             return
         await self._settle_reservations(event_id, reserved, results)
 
-    async def _rate_limit(self, batch: list[_Pending]) -> list[_Pending]:
-        decisions = await self.wallet.rate_limit_many([p.cmd.account_id for p in batch])
-        allowed = []
-        for item, decision in zip(batch, decisions, strict=True):
-            if decision.allowed:
-                allowed.append(item)
-            else:
-                item.future.set_exception(
-                    RateLimited("too many bets", retry_after_s=decision.retry_after_s))
-        return allowed
-
     async def _reserve(self, event_id: str, batch: list[_Pending]) -> list[_Pending]:
         if not batch:
             return []
-        now_ms = int(self.clock() * 1000)
-        refs: list[Sequence[object]] = []
-        for p in batch:
-            refs.append(("HSET", betref_key(p.cmd.account_id), p.cmd.bet_id, event_id))
-            refs.append(("ZADD", bets_key(p.cmd.account_id), "NX", now_ms, p.cmd.bet_id))
         receipts = await self.wallet.reserve_many(
-            [(p.cmd.account_id, p.cmd.bet_id, p.cmd.stake, p.product) for p in batch], refs)
+            [(p.cmd.account_id, p.cmd.bet_id, p.cmd.stake, p.product) for p in batch],
+            bets_for_event=event_id)
         reserved = []
         for item, receipt in zip(batch, receipts, strict=True):
             if isinstance(receipt, WalletError):

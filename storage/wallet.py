@@ -67,7 +67,7 @@ RESERVATION_INDEX = "wallet:reservations"
 MAX_OP_ID_LEN = 128
 _LUA_DIR = Path(__file__).with_name("lua")
 # Scripts that stand alone; every other script gets the shared wallet prelude prepended.
-_STANDALONE = frozenset({"rate_limit", "set_limits", "self_exclude"})
+_STANDALONE = frozenset({"set_limits", "self_exclude"})
 
 
 def _text(value: Any) -> str:
@@ -387,19 +387,32 @@ class Wallet:
         return keys, args
 
     async def reserve_many(self, items: Sequence[tuple[str, str, Decimal, str]],
-                           before: Sequence[Sequence[object]] = ()
+                           bets_for_event: str | None = None
                            ) -> list[Receipt | WalletError]:
         """``reserve`` for many (account, bet id, amount, product) in one round trip.
 
         The same round trip indexes them for ``stale_reservations`` (an index entry of a
         refused reserve is harmless: the reader drops entries with no reservation behind).
-        ``before``: idempotent commands to send first (the saga's bet references).
+
+        ``bets_for_event``: these are bets on that event, and each reservation also takes a
+        token from the account's rate limit (``RateLimited`` when empty; a replay is free) and
+        records the bet's event and time (``{acct:}:betref``, ``{acct:}:bets``) — all in the
+        same atomic script, so a reserved bet can always be traced to its event.
         """
-        calls = [self._reserve_call(*item) for item in items]
+        calls = []
+        for item in items:
+            keys, args = self._reserve_call(*item)
+            if bets_for_event is not None:
+                account_id = item[0]
+                keys += [acct_key(account_id, "rl"), acct_key(account_id, "betref"),
+                         acct_key(account_id, "bets")]
+                args += [self.settings.rate_limit_per_s, self.settings.rate_limit_burst,
+                         bets_for_event]
+            calls.append((keys, args))
         now = self.clock()
         index = [("ZADD", RESERVATION_INDEX, *(x for a, op, *_ in items
                                                for x in (now, f"{a}\t{op}")))] if items else []
-        replies = await self.scripts.call_many("reserve", calls, before, index)
+        replies = await self.scripts.call_many("reserve", calls, after=index)
         return [r if isinstance(r, WalletError) else Receipt.from_reply(r) for r in replies]
 
     async def resolve_many(self, items: Sequence[tuple[str, str, str]]

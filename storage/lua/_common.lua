@@ -114,3 +114,26 @@ local function pay_in(source, amount)
   local to_debt = math.min(owed, amount)
   return {{source, DEBT, to_debt}, {source, AVAIL, amount - to_debt}}
 end
+
+-- Token bucket (KEYS-independent so rate_limit.lua and reserve.lua share it): take ``cost``
+-- tokens from the bucket hash at ``key`` (refilled at ``rate`` per second up to ``burst``,
+-- timed by ``now`` ms); returns allowed (1/0) and, when refused, the ms until it would be.
+local function take_tokens(key, now, rate, burst, cost)
+  local s = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(s[1]) or burst
+  local ts = tonumber(s[2]) or now
+  if now > ts then
+    tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
+    ts = now
+  end
+  local allowed, retry_ms = 0, 0
+  if tokens >= cost then
+    tokens = tokens - cost
+    allowed = 1
+  else
+    retry_ms = math.ceil((cost - tokens) * 1000 / rate)
+  end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', string.format('%d', ts))
+  redis.call('PEXPIRE', key, math.ceil(burst * 1000 / rate) + 1000)
+  return allowed, retry_ms
+end

@@ -1,8 +1,20 @@
 -- reserve a stake (OP = bet id): ARGV[5] cents, [6] product, [7] blocked "|JUR:product|"
 -- table, [8] loss window ms. Every player-protection rule is checked here, in the same atomic
 -- step that moves the money, so no cache can lag behind an exclusion or a limit change.
+-- Placing a bet adds (all in the account's slot, so still one atomic step):
+--   KEYS[11] the rate-limit bucket, ARGV[9] rate per s, ARGV[10] burst: a new operation takes
+--     a token first; without one it is refused RATE_LIMITED and NOT remembered (a retry later
+--     is a new try), while a replay of a known operation costs no token;
+--   KEYS[12] bet -> event hash, KEYS[13] the account's bets by time, ARGV[11] the event id:
+--     written with the reservation, so a reserved bet can always be traced to its event.
 local r = replay()
 if r then return r end
+if KEYS[11] then
+  local allowed, retry_ms = take_tokens(KEYS[11], NOW, tonumber(ARGV[9]), tonumber(ARGV[10]), 1)
+  if allowed == 0 then
+    return cjson.encode(fail('RATE_LIMITED', 'too many bets', {retry_after_s = retry_ms / 1000}))
+  end
+end
 local a = account()
 if not a then return unknown_account() end
 local amount, product = tonumber(ARGV[5]), ARGV[6]
@@ -48,4 +60,8 @@ redis.call('HSET', K_RES, OP, fmt(amount) .. '|' .. product .. '|' .. fmt(NOW))
 -- a stake counts as a potential loss from the moment it is reserved
 redis.call('ZADD', K_LOSS, NOW, '+|' .. OP .. '|' .. fmt(amount))
 redis.call('ZREMRANGEBYSCORE', K_LOSS, '-inf', '(' .. fmt(NOW - tonumber(ARGV[8])))
+if KEYS[12] then
+  redis.call('HSET', KEYS[12], OP, ARGV[11])
+  redis.call('ZADD', KEYS[13], 'NX', NOW, OP)
+end
 return store(receipt('reserve', 'reserved', amount, seq, {product = product}), TTL)

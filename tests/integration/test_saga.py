@@ -22,7 +22,7 @@ from actors.book_events import OddsPolicy
 from actors.event_actor import ActorConfig, actor_name, bet_outcome
 from actors.protection import LedgerAccount
 from actors.registry import EventRegistry
-from actors.saga import BetSaga, SagaConfig, bet_id_for, betref_key
+from actors.saga import BetSaga, SagaConfig, bet_id_for
 from actors.sweeper import SagaSweeper
 from cluster.config import Settings
 from cluster.security import PasswordHasher, ScryptParams
@@ -92,8 +92,7 @@ async def test_sweeper_abandons_a_bet_that_never_reached_the_actor(world: World)
     cmd = world.bet(acct, "lost")
     # a replica reserved and wrote the bet reference, then died before the actor call
     await world.wallet.reserve_many(
-        [(acct, cmd.bet_id, cmd.stake, "sport_prematch")],
-        [("HSET", betref_key(acct), cmd.bet_id, world.event_id)])
+        [(acct, cmd.bet_id, cmd.stake, "sport_prematch")], bets_for_event=world.event_id)
     assert (await world.wallet.balance(acct)).reserved == Decimal("10.00")
     await asyncio.sleep(0.3)
     sweeper = SagaSweeper(world.settings.model_dump(mode="json"))
@@ -110,8 +109,7 @@ async def test_sweeper_commits_a_bet_the_actor_accepted(world: World) -> None:
     acct = await world.player("100")
     cmd = world.bet(acct, "accepted-then-crash")
     await world.wallet.reserve_many(
-        [(acct, cmd.bet_id, cmd.stake, "sport_prematch")],
-        [("HSET", betref_key(acct), cmd.bet_id, world.event_id)])
+        [(acct, cmd.bet_id, cmd.stake, "sport_prematch")], bets_for_event=world.event_id)
     handle = await world.registry.get(world.event_id)
     placed = bet_outcome(world.event_id, (await handle.place_bets.remote([cmd]))[0])
     assert placed["status"] == "accepted"  # ... and the replica died before committing

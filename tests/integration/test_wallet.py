@@ -680,3 +680,35 @@ async def test_batched_reserve_and_resolve_match_the_single_calls(
     decisions = await wallet.rate_limit_many([rich] * 5)
     assert [d.allowed for d in decisions] == [True, True, True, False, False]
     assert decisions[-1].retry_after_s > 0
+
+
+async def test_reserving_bets_takes_a_rate_token_and_records_the_event_atomically(
+    wallet: Wallet, accounts: Accounts, clock: ManualClock
+) -> None:
+    acct = await new_player(accounts, funds="100.00", wallet=wallet)
+    broke = await new_player(accounts, funds="1.00", wallet=wallet)
+    burst = wallet.settings.rate_limit_burst
+    items = [(acct, f"p{i}", Decimal("1"), "sport_prematch") for i in range(burst + 2)]
+    first = await wallet.reserve_many(items, bets_for_event="ev-1")
+    kinds = [type(r).__name__ for r in first]
+    assert kinds == ["Receipt"] * burst + ["RateLimited"] * 2
+    limited = first[-1]
+    assert isinstance(limited, RateLimited) and limited.extra["retry_after_s"] > 0
+    # reserved bets are traced to their event and listed by time; refused ones are not
+    refs = await wallet.redis.hgetall(f"{{acct:{acct}}}:betref")
+    assert {k.decode(): v.decode() for k, v in refs.items()} == {
+        f"p{i}": "ev-1" for i in range(burst)}
+    assert await wallet.redis.zcard(f"{{acct:{acct}}}:bets") == burst
+    assert (await wallet.balance(acct)).reserved == Decimal(burst)
+    # a retry of a reserved bet is its replay and costs no token; a rate-limited one was not
+    # remembered, so once the bucket refills it is a new try that succeeds
+    again = await wallet.reserve_many(items[:1], bets_for_event="ev-1")
+    assert isinstance(again[0], Receipt) and again[0].replayed
+    clock.advance(60)
+    later = await wallet.reserve_many(items[-1:], bets_for_event="ev-1")
+    assert isinstance(later[0], Receipt) and not later[0].replayed
+    # a wallet refusal is remembered (same answer on retry) and records no reference
+    poor = await wallet.reserve_many([(broke, "q1", Decimal("5"), "sport_prematch")],
+                                     bets_for_event="ev-1")
+    assert isinstance(poor[0], InsufficientFunds)
+    assert await wallet.redis.hlen(f"{{acct:{broke}}}:betref") == 0
