@@ -66,6 +66,10 @@ class Settings(BaseModel):
     # per event and API replica: more batches in flight = lower latency, smaller batches
     bet_batches_in_flight: int = Field(default=2, ge=1)
     bet_batch_max: int = Field(default=256, ge=1)
+    # POST /v1/bets answered from ASGI around FastAPI's routing (serve_apps/app.py)
+    api_fast_bets: bool = True
+    # Serve's per-request watch for a client hanging up (serve_apps/app.py)
+    api_watch_disconnects: bool = False
     bet_max_pending: int = Field(default=4096, ge=1)
 
     @property

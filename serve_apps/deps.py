@@ -114,7 +114,11 @@ async def principal(request: Request, svc: Services = Depends(services)) -> Prin
 
 def authenticate(request: Request, svc: Services) -> Principal:
     """The caller of ``request`` from its bearer token (401 ``UNAUTHENTICATED`` otherwise)."""
-    header = request.headers.get("authorization", "")
+    return authenticate_header(request.headers.get("authorization", ""), svc)
+
+
+def authenticate_header(header: str, svc: Services) -> Principal:
+    """The caller named by an ``Authorization`` header's value."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Problem(401, "UNAUTHENTICATED", "a bearer token is required",
@@ -148,7 +152,11 @@ async def idempotency_key(request: Request) -> str:
 
 
 def check_idempotency_key(request: Request) -> str:
-    key = request.headers.get("idempotency-key", "")
+    return check_idempotency_value(request.headers.get("idempotency-key", ""))
+
+
+def check_idempotency_value(key: str) -> str:
+    """An ``Idempotency-Key`` header's value, if it is one (422 otherwise)."""
     if not 1 <= len(key) <= 64 or not key.isprintable():
         raise Problem(422, "IDEMPOTENCY_KEY_REQUIRED",
                       "an Idempotency-Key header of 1-64 printable characters is required")

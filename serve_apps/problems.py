@@ -83,6 +83,13 @@ def _with_retry(status: int, code: str, detail: str, extra: dict[str, Any]) -> J
     return problem_response(status, code, detail, headers=headers, **extra)
 
 
+def internal_error(exc: BaseException) -> JSONResponse:
+    """The answer to a bug or an unexpected outage (logged with its traceback)."""
+    log.exception("unhandled error", exc_info=exc)
+    return problem_response(500, "INTERNAL_ERROR",
+                            "an unexpected error; nothing was confirmed by this request")
+
+
 def problem_from_error_dict(error: dict[str, Any]) -> JSONResponse:
     """An error that crossed a process boundary as ``{"code", "status", "detail", ...}``."""
     extra = {k: v for k, v in error.items() if k not in ("code", "status", "detail")}
@@ -111,9 +118,7 @@ def install(app: FastAPI) -> None:
         return problem_response(exc.status_code, code, str(exc.detail))
 
     async def internal(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return problem_response(500, "INTERNAL_ERROR",
-                                "an unexpected error; nothing was confirmed by this request")
+        return internal_error(exc)
 
     for cls in (Problem, BettingError, WalletError):
         app.add_exception_handler(cls, domain)

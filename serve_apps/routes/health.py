@@ -1,4 +1,8 @@
-"""``GET /healthz``: 200 only when the platform can take bets, 503 with the reason otherwise."""
+"""``GET /healthz``: 200 only when the platform can take bets, 503 with the reason otherwise.
+
+``GET /livez``: 200 whenever this replica's event loop answers (a liveness probe: it checks
+nothing else, so a load balancer does not restart replicas because Redis is away).
+"""
 
 from __future__ import annotations
 
@@ -45,3 +49,9 @@ async def healthz(svc: Services = Depends(services)) -> JSONResponse:
     bad = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
     return problem_response(503, "UNAVAILABLE", f"not ready to take bets ({bad})",
                             checks=checks)
+
+
+@router.get("/livez")
+async def livez() -> dict[str, str]:
+    """This replica answers; nothing behind it is checked (that is ``/healthz``)."""
+    return {"status": "alive"}
