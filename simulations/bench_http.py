@@ -25,9 +25,13 @@ python``, 2 processes × asyncio with a lean keep-alive HTTP/1.1 client, see loa
    status and problem code; an open loop at a constant 1,000 bets/s, latency measured from each
    request's scheduled send time (no coordinated omission) → p99 (and, when the closed-loop
    capacity is below 1,000/s, one at half that capacity); then ``inplay down`` (anything it
-   leaves running is reported and ended by pid);
-4. the ratios real/hello and real/naive, against the aims: ≥ 2,000 accepted durable bets/s on
-   one event, ≥ 40% of the hello rate, p99 ≤ 50 ms at 1,000 bets/s.
+   leaves running is reported and ended by pid). Also on the platform: ``GET /livez`` (a
+   trivial FastAPI route through the same HAProxy and replicas: the ceiling of any route on
+   this Serve stack), and the Redis commands per accepted bet (``INFO commandstats``: calls
+   are exact; the µs are the server's wall clock, inflated when it is descheduled);
+4. the ratios real/hello, Serve hello/hello, real/Serve hello and real/naive, against the
+   aims: ≥ 2,000 accepted durable bets/s on one event, ≥ 40% of the hello rate, p99 ≤ 50 ms
+   at 1,000 bets/s.
 
 The machine has 2 cores and the servers share them with the load generator. Every run reports
 the generator's own CPU (a generator thread or process at ≥ 90% of a core is flagged), the CPU of
@@ -262,6 +266,31 @@ def run_record(result: RunResult, cpu: dict[str, Any], ok: tuple[int, ...]) -> d
         cpu["ms_per_ok_total"] = round(cpu["benchmark_cores"] / ok_per_s * 1000, 3)
     out["cpu"] = cpu
     return out
+
+
+def redis_commandstats(url: str) -> dict[str, tuple[int, int]]:
+    """``INFO commandstats`` of the platform's Redis: command → (calls, µs), cumulative."""
+    import redis as sync_redis
+
+    client = sync_redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        stats: dict[str, Any] = client.info("commandstats")  # type: ignore[assignment]
+    finally:
+        client.close()
+    return {name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"]))
+            for name, v in stats.items()}
+
+
+def commands_per_bet(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]],
+                     bets: int) -> dict[str, dict[str, float]]:
+    """Redis calls and server µs per accepted bet, by command, busiest first."""
+    out = {}
+    for name, (calls, usec) in after.items():
+        c0, u0 = before.get(name, (0, 0))
+        if calls > c0 and bets > 0:
+            out[name] = {"calls": round((calls - c0) / bets, 2),
+                         "us": round((usec - u0) / bets, 1)}
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["us"]))
 
 
 def bet_body(event_id: str, market_id: str, selection_id: str, price: str) -> bytes:
@@ -676,8 +705,10 @@ def section_real(plan: Plan, gen: Loadgen, tag: str, workdir: Path, profile: boo
         out["up_s"] = round(plat.up_seconds, 1)
         out["up_output_tail"] = plat.up_output[-2000:]
         wait_for(lambda: http_status(f"{base_url}/healthz") == 200, 120, "GET /healthz")
+        redis_url = ""
         with contextlib.suppress(OSError, ValueError, TypeError):
             state = orjson.loads((home / "run" / "state.json").read_bytes())
+            redis_url = state.get("redis_url", "")
             if state.get("redis_pid"):
                 EXTRA_PIDS.add(int(state["redis_pid"]))
         op = plat.operator_token()
@@ -702,12 +733,24 @@ def section_real(plan: Plan, gen: Loadgen, tag: str, workdir: Path, profile: boo
 
         log("section 3: warm-up")
         counted(gen.closed(target("w"), max(plan.real_connections), plan.warmup_s))
+        # the ceiling of any route on this platform's Serve stack (HAProxy, direct ingress,
+        # the same replicas): a trivial FastAPI GET, as section 1's hello but through Serve
+        log(f"section 3: GET /livez (Serve's own ceiling), {plan.hello_connections} connections")
+        live = Target("127.0.0.1", http_port, "GET", "/livez")
+        result, cpu = measured(tag, lambda: gen.closed(live, plan.hello_connections,
+                                                       plan.duration_s))
+        out["serve_hello"] = run_record(result, cpu, (200,))
+        log(f"  → {result.rate(200):,.0f} req/s")
         runs = []
         for i, conns in enumerate(plan.real_connections):
             log(f"section 3: closed loop, {conns} connections, {plan.duration_s:g}s")
+            before = redis_commandstats(redis_url) if redis_url else {}
             result, cpu = measured(tag, lambda c=conns, k=i: counted(  # type: ignore[misc]
                 gen.closed(target(f"c{k}-"), c, plan.duration_s)))
             runs.append(run_record(result, cpu, (201,)))
+            if redis_url:
+                runs[-1]["redis_per_bet"] = commands_per_bet(
+                    before, redis_commandstats(redis_url), result.statuses.get("201", 0))
             log(f"  → {result.rate(201):,.0f} accepted/s, p99 {result.latency_ms.get('p99', 0):.1f}"
                 f" ms, statuses {result.statuses}")
         out["closed"] = runs
@@ -813,6 +856,12 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         summary["real_over_hello"] = round(best["accepted_per_s"] / hello["ok_per_s"], 3)
     if best and naive:
         summary["real_over_naive"] = round(best["accepted_per_s"] / naive["ok_per_s"], 2)
+    serve_hello = real.get("serve_hello")
+    if serve_hello and hello:
+        summary["serve_hello_over_hello"] = round(serve_hello["ok_per_s"] / hello["ok_per_s"], 3)
+    if serve_hello and best:
+        summary["real_over_serve_hello"] = round(
+            best["accepted_per_s"] / serve_hello["ok_per_s"], 3)
     aims: dict[str, Any] = {}
     if best:
         aims["accepted_bets_per_s>=2000"] = {"value": best["accepted_per_s"],
@@ -849,6 +898,8 @@ def print_report(results: dict[str, Any]) -> None:
     for run in results.get("naive", {}).get("runs") or [None]:
         print(fmt_run("2 naive Serve, 1 actor call (201)", run))
     real = results.get("real", {})
+    if real.get("serve_hello"):
+        print(fmt_run("3 Serve hello: GET /livez (200)", real["serve_hello"]))
     for run in real.get("closed", []):
         print(fmt_run("3 real: durable bets, closed (201)", run))
     if real.get("open_loop"):
@@ -884,10 +935,16 @@ def print_report(results: dict[str, Any]) -> None:
             print(f"real/hello = {summary['real_over_hello']:.1%}   (aim ≥ 40%)")
         if "real_over_naive" in summary:
             print(f"real/naive = {summary['real_over_naive']:.1f}×")
+        if "serve_hello_over_hello" in summary:
+            print(f"Serve hello/hello = {summary['serve_hello_over_hello']:.1%}   (the ceiling "
+                  "of any route behind this Serve stack)")
+        if "real_over_serve_hello" in summary:
+            print(f"real/Serve hello = {summary['real_over_serve_hello']:.1%}")
         for name, aim in summary.get("aims", {}).items():
             print(f"aim {name:<28} {'MET' if aim['met'] else 'NOT MET':<8} value {aim['value']}")
     every = [("hello", r) for r in [results.get("hello", {}).get("run")] if r] \
         + [("naive", r) for r in results.get("naive", {}).get("runs") or []] \
+        + [("Serve hello", r) for r in [real.get("serve_hello")] if r] \
         + [("real", r) for r in real.get("closed", [])] \
         + [("real open loop", r) for r in (real.get("open_loop_half_capacity"),
                                            real.get("open_loop")) if r]
@@ -927,6 +984,10 @@ def print_report(results: dict[str, Any]) -> None:
         per = best["cpu"].get("ms_per_ok", {})
         for name, cores in list(best["cpu"]["by_process_cores"].items())[:14]:
             print(f"  {cores:6.2f}  {per.get(name, 0):8.3f}  {name}")
+        if best.get("redis_per_bet"):
+            print("Redis commands per accepted bet in that run (server time, INFO commandstats):")
+            for name, c in list(best["redis_per_bet"].items())[:10]:
+                print(f"  {c['calls']:6.2f} calls  {c['us']:7.1f} µs  {name}")
     for proc, prof in (real.get("profile") or {}).items():
         print(f"\npy-spy {proc}: {prof['samples']} samples; by layer "
               f"{prof['by_layer_pct']}")
