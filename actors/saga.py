@@ -9,6 +9,9 @@ so that one batch costs a handful of round trips whatever its size:
    in the recovery index;
 2. one actor call: the event actor validates in order and group-commits the decisions;
 3. one pipeline: commit the accepted, release the rejected (pending bets stay reserved).
+   Accepted bets are answered before it (their decision is journaled; the commit is
+   bookkeeping the sweeper finishes if the replica dies), rejected ones after it (their
+   stake is available again when the client hears of the refusal).
 
 Every step is idempotent by bet id (derived from the account and the Idempotency-Key), so a
 retry re-runs the same steps harmlessly. If the actor call fails, the saga asks the actor to
@@ -241,15 +244,25 @@ class BetSaga:
                                    results: list[bytes | dict[str, Any]]) -> None:
         actions: list[tuple[str, str, str]] = []
         records: list[dict[str, Any]] = []
+        released: list[tuple[_Pending, dict[str, Any]]] = []
         for item, result in zip(batch, results, strict=True):
             record = bet_outcome(event_id, result)
             records.append(record)
             action = reservation_action(record)
             if action is not None:
                 actions.append((item.cmd.account_id, item.cmd.bet_id, action))
+            if action == "release":
+                released.append((item, record))
+            elif not item.future.done():
+                # accepted (or held) and journaled: that is the bet's outcome, whatever happens
+                # to the commit below (the sweeper finishes it if this replica dies first), so
+                # the client need not wait for it
+                item.future.set_result(record)
         if actions:
             await self._resolve_reservations(actions)
-        for item, record in zip(batch, records, strict=True):
+        # a refused stake is answered once it is available again: a client retrying at the
+        # new price right away must not be refused for want of its own money
+        for item, record in released:
             if not item.future.done():
                 item.future.set_result(record)
         held = [(r["bet_id"], r["account_id"], r["accept_after"]) for r in records
