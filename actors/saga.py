@@ -80,6 +80,7 @@ class _Pending:
     cmd: PlaceBet
     product: str
     future: asyncio.Future[dict[str, Any]]
+    queued_at: float = 0.0  # the event loop's clock
 
 
 @dataclass
@@ -87,6 +88,10 @@ class SagaConfig:
     window_s: float = 0.002
     batch_max: int = 256
     max_pending: int = 4096
+    # a bet that waited this long for its batch is refused OVERLOADED (503, Retry-After)
+    # instead of joining one: under overload the queue holds this much time, not more, and
+    # a bettor hears "busy" quickly rather than being accepted seconds after the price they saw
+    max_queue_s: float = 0.25
     resolve_deadline_s: float = 5.0
     # batches of one event in flight at once from one replica; while they are all busy, new
     # bets accumulate and leave together when one finishes (self-clocking group commit:
@@ -112,7 +117,7 @@ class _EventBatcher:
             )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict[str, Any]] = loop.create_future()
-        self.buffer.append(_Pending(cmd, product, future))
+        self.buffer.append(_Pending(cmd, product, future, loop.time()))
         if len(self.buffer) >= config.batch_max:
             self._flush()
         elif self.timer is None and self.batches < config.max_batches_in_flight:
@@ -125,6 +130,7 @@ class _EventBatcher:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        self._shed()
         batch = self.buffer[: self.saga.config.batch_max]
         self.buffer = self.buffer[len(batch):]
         if batch:
@@ -133,6 +139,23 @@ class _EventBatcher:
             task = asyncio.get_running_loop().create_task(self._run(batch))
             self.saga.tasks.add(task)
             task.add_done_callback(self.saga.tasks.discard)
+
+    def _shed(self) -> None:
+        """Refuse the bets that waited longer than ``max_queue_s`` (they are the oldest)."""
+        limit = asyncio.get_running_loop().time() - self.saga.config.max_queue_s
+        stale = 0
+        while stale < len(self.buffer) and self.buffer[stale].queued_at < limit:
+            stale += 1
+        if not stale:
+            return
+        for item in self.buffer[:stale]:
+            if not item.future.done():
+                item.future.set_exception(Overloaded(
+                    f"event {self.event_id} is busy: the bet waited more than "
+                    f"{self.saga.config.max_queue_s:g} s to be taken; nothing was placed",
+                    retry_after_s=1))
+        del self.buffer[:stale]
+        self.saga.shed += stale
 
     async def _run(self, batch: list[_Pending]) -> None:
         try:
@@ -168,6 +191,7 @@ class BetSaga:
         self.clock = clock
         self.tasks: set[asyncio.Task[Any]] = set()
         self._batchers: dict[str, _EventBatcher] = {}
+        self.shed = 0  # bets refused for having waited too long
 
     async def place(self, cmd: PlaceBet, product: str, event_id: str) -> dict[str, Any]:
         """The bet's record (accepted, pending or rejected) or ``{"error": ...}``.

@@ -68,6 +68,7 @@ class Services:
         saga = BetSaga(wallet, registry, SagaConfig(
             window_s=settings.bet_batch_window_ms / 1000, batch_max=settings.bet_batch_max,
             max_pending=settings.bet_max_pending,
+            max_queue_s=settings.bet_max_queue_ms / 1000,
             max_batches_in_flight=settings.bet_batches_in_flight))
         kyc = SimulatedKycProvider(delay_s=settings.kyc_delay_s) \
             if settings.kyc_provider == "simulated" else None

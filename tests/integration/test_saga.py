@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import ray
@@ -22,7 +23,7 @@ from actors.book_events import OddsPolicy
 from actors.event_actor import ActorConfig, actor_name, bet_outcome
 from actors.protection import LedgerAccount
 from actors.registry import EventRegistry
-from actors.saga import BetSaga, SagaConfig, bet_id_for
+from actors.saga import BetSaga, Overloaded, SagaConfig, bet_id_for
 from actors.sweeper import SagaSweeper
 from cluster.config import Settings
 from cluster.security import PasswordHasher, ScryptParams
@@ -119,3 +120,45 @@ async def test_sweeper_commits_a_bet_the_actor_accepted(world: World) -> None:
     assert books[LedgerAccount.STAKES_HELD] == Decimal("10.00")
     assert books[LedgerAccount.RESERVED] == Decimal("0.00")
     assert await world.wallet.stale_reservations(0, scan=True) == []
+
+
+class _SlowFirstLookup:
+    """The registry, but the first lookup takes ``delay`` s (a batch stuck in flight)."""
+
+    def __init__(self, registry: EventRegistry, delay: float) -> None:
+        self.registry, self.delay, self.calls = registry, delay, 0
+
+    async def get(self, event_id: str) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.sleep(self.delay)
+        return await self.registry.get(event_id)
+
+    def evict(self, event_id: str) -> None:
+        self.registry.evict(event_id)
+
+
+async def test_bets_that_waited_too_long_are_shed_before_any_money_moves(world: World) -> None:
+    acct = await world.player("100")
+    saga = BetSaga(world.wallet, _SlowFirstLookup(world.registry, 0.3),
+                   SagaConfig(max_queue_s=0.1, max_batches_in_flight=1))
+    first = asyncio.ensure_future(saga.place(world.bet(acct, "a"), "sport_prematch",
+                                             world.event_id))
+    await asyncio.sleep(0.01)  # the first batch is in flight (stuck in its lookup)
+    waiting = [asyncio.ensure_future(saga.place(world.bet(acct, k), "sport_prematch",
+                                                world.event_id)) for k in ("b", "c")]
+    assert (await first)["status"] == "accepted"
+    for future in waiting:
+        with pytest.raises(Overloaded) as refused:
+            await future
+        assert refused.value.status == 503 and refused.value.extra["retry_after_s"] == 1
+    assert saga.shed == 2
+    # only the first stake moved; the shed bets are unknown to the wallet and the book
+    assert (await world.wallet.balance(acct)).available == Decimal("90.00")
+    handle = await world.registry.get(world.event_id)
+    shed_ids = [(world.bet(acct, k).bet_id, acct) for k in ("b", "c")]
+    assert all(bet_outcome(world.event_id, r)["status"] == "rejected"
+               for r in await handle.resolve.remote(shed_ids))
+    # a bet arriving once the queue is short again is taken
+    assert (await saga.place(world.bet(acct, "d"), "sport_prematch",
+                             world.event_id))["status"] == "accepted"
