@@ -76,7 +76,7 @@ class Settings(BaseModel):
     haproxy_request_metrics: bool = False
     bet_max_pending: int = Field(default=4096, ge=1)
     # a bet waiting longer than this for its batch is refused OVERLOADED (503) — load shedding
-    bet_max_queue_ms: float = Field(default=250, gt=0)
+    bet_max_queue_ms: float = Field(default=1000, gt=0)
 
     @property
     def data_dir(self) -> Path:
