@@ -16,7 +16,7 @@ from ray import serve
 from ray.serve import Application
 
 from cluster.config import Settings, load_settings
-from serve_apps import problems
+from serve_apps import body_limit, problems
 from serve_apps.deps import Principal, Services, authenticate, current
 from serve_apps.routes import accounts, bets, events, health, ops, wallet
 
@@ -67,16 +67,21 @@ class InplayAPI(FastAPI):
 
     Everything else, and every bet request the fast path does not take (bad content type,
     invalid JSON or body), goes through FastAPI as usual. ``fast_bets=False`` turns the fast
-    path off (the benchmark measures what it is worth).
+    path off (the benchmark measures what it is worth). Every request body is bounded
+    (``body_limit``: 413 ``PAYLOAD_TOO_LARGE``).
     """
 
     fast_bets: bool = True
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if (self.fast_bets and scope["type"] == "http" and scope["method"] == "POST"
-                and scope["path"][len(scope.get("root_path", "")):] == bets.HOT_PATH):
-            await bets.fast_place_bet(self, scope, receive, send, super().__call__)
-            return
+        if scope["type"] == "http":
+            receive = await body_limit.bounded(scope, receive, send)
+            if receive is None:  # refused: too large
+                return
+            if (self.fast_bets and scope["method"] == "POST"
+                    and scope["path"][len(scope.get("root_path", "")):] == bets.HOT_PATH):
+                await bets.fast_place_bet(self, scope, receive, send, super().__call__)
+                return
         await super().__call__(scope, receive, send)
 
 

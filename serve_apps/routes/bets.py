@@ -17,6 +17,7 @@ from actors.book import PlaceBet
 from actors.event_actor import bet_outcome
 from actors.saga import bet_id_for, betref_key, bets_key
 from cluster.security import Role
+from serve_apps.body_limit import replay_body
 from serve_apps.deps import (
     Principal,
     Services,
@@ -140,7 +141,7 @@ async def fast_place_bet(app: Any, scope: dict[str, Any], receive: Any, send: An
     """
     chunks = []
     while True:
-        message = await receive()
+        message = await receive()  # bounded by InplayAPI (body_limit)
         if message["type"] != "http.request":  # the client went away
             return
         chunks.append(message.get("body", b""))
@@ -162,7 +163,7 @@ async def fast_place_bet(app: Any, scope: dict[str, Any], receive: Any, send: An
         except (orjson.JSONDecodeError, ValidationError):
             body = None
     if body is None:
-        await fallback(scope, _replay(raw, receive), send)
+        await fallback(scope, replay_body(raw, receive), send)
         return
     try:
         response = await place(current(app), authorization.decode("latin-1"),
@@ -172,20 +173,6 @@ async def fast_place_bet(app: Any, scope: dict[str, Any], receive: Any, send: An
     except Exception as exc:  # what FastAPI's catch-all handler would answer
         response = internal_error(exc)
     await response(scope, receive, send)
-
-
-def _replay(raw: bytes, receive: Any) -> Any:
-    """A ``receive`` that gives the body read already, then the connection's own messages."""
-    sent = False
-
-    async def replay() -> Any:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": raw, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def _json(body: dict[str, Any], status: int) -> Response:

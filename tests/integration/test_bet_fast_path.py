@@ -25,6 +25,7 @@ from actors.event_actor import actor_name
 from cluster.config import Settings
 from cluster.security import PasswordHasher, Role, ScryptParams, TokenSigner
 from serve_apps.app import create_app
+from serve_apps.body_limit import MAX_BODY_BYTES
 from serve_apps.deps import Services
 from tests.support.factories import match_winner_event
 
@@ -174,3 +175,27 @@ async def test_the_fast_path_never_enters_fastapi(apps: Apps) -> None:
     # ... while what it hands over (here a price off the ladder) does go to FastAPI
     bad = await apps.fast.post("/v1/bets", json=apps.bet(price="2.51"), headers=headers)
     assert bad.status_code == 599 and reached == ["/v1/bets"]
+
+
+async def test_bodies_over_the_bound_are_refused_on_both_paths(apps: Apps) -> None:
+    acct = await _player(apps)
+    player = {"Authorization": f"Bearer {apps.token(acct)}", "Content-Type": "application/json"}
+    big = b'{"event_id": "' + b"x" * (MAX_BODY_BYTES + 1) + b'"}'
+
+    async def chunks() -> Any:  # no Content-Length: counted as it arrives
+        for start in range(0, len(big), 1 << 20):
+            yield big[start:start + (1 << 20)]
+
+    declared = await _both(apps, content=big, headers=player)
+    chunked = [_answer(await client.post("/v1/bets", content=chunks(), headers={
+        **player, "Idempotency-Key": f"chunked-{i}"})) for i, client in enumerate(
+        (apps.fast, apps.slow))]
+    assert chunked[0] == chunked[1]
+    for answer in (declared, chunked[0]):
+        assert (answer[0], answer[1], answer[3]["code"]) == (
+            413, "application/problem+json", "PAYLOAD_TOO_LARGE")
+    # every route has the same bound (here a deposit, through FastAPI)
+    deposit = await apps.fast.post("/v1/wallet/deposits", content=chunks(),
+                                   headers={**player, "Idempotency-Key": "big"})
+    assert deposit.status_code == 413 and deposit.json()["code"] == "PAYLOAD_TOO_LARGE"
+    assert (await apps.svc.wallet.balance(acct)).available == 100
