@@ -184,8 +184,11 @@ def start_ray_head(settings: Settings) -> tuple[str, str]:
         "--max-worker-port=0", f"--dashboard-agent-listen-port={free_port()}",
         f"--dashboard-agent-grpc-port={free_port()}", f"--metrics-export-port={free_port()}",
     ]
-    env = {**os.environ, **SERVE_ENV, **serve_port_env(),
-           "RAY_SERVE_HAPROXY_METRICS_ENABLED": "1" if settings.haproxy_request_metrics else "0"}
+    # the Serve flags are defaults: one set in the environment wins (the benchmark measures
+    # what each is worth that way)
+    env = {**SERVE_ENV, **serve_port_env(),
+           "RAY_SERVE_HAPROXY_METRICS_ENABLED": "1" if settings.haproxy_request_metrics else "0",
+           **os.environ}
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     # a session of its own: every process `ray start` spawns (GCS, raylet, dashboard, the
     # client server, workers) keeps this session id, even those orphaned when it exits
