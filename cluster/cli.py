@@ -221,8 +221,14 @@ def _issue_token(settings: Settings, role: str, name: str) -> str:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    from storage.errors import WalletError
+
     settings = load_settings()
-    token = _issue_token(settings, args.role, args.name)
+    try:
+        token = _issue_token(settings, args.role, args.name)
+    except WalletError as exc:  # e.g. a name that is not a valid username
+        print(f"inplay token create: {exc}", file=sys.stderr)
+        return 2
     _say(f"{args.role} token for {args.name} (valid {settings.token_ttl_s}s):")
     _say(token)
     return 0

@@ -193,9 +193,22 @@ def reap_leftovers(tag: str, grace_s: float = 10.0) -> list[str]:
     marker = f"{MARKER_ENV}={tag}\0".encode()
     me = os.getpid()
 
+    def ours(pid: int) -> bool:
+        """The benchmark's own multiprocessing resource tracker (its load generator's
+        worker processes start it): not something the platform left behind."""
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                tracker = b"multiprocessing.resource_tracker" in fh.read()
+        except (OSError, ValueError, IndexError):
+            return False
+        return ppid == me and tracker
+
     def find() -> list[int]:
         return [int(p) for p in os.listdir("/proc")
-                if p.isdigit() and int(p) != me and _is_marked(int(p), marker)]
+                if p.isdigit() and int(p) != me and _is_marked(int(p), marker)
+                and not ours(int(p))]
 
     left = find()
     labels = [f"{_label(pid)} ({pid})" for pid in left]

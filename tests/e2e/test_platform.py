@@ -317,6 +317,12 @@ def test_up_brings_its_own_ray_token_on_a_machine_where_ray_never_ran(
     assert not (Path(platform.env["HOME"]) / ".ray" / "auth_token").exists()
 
 
+def test_token_create_refuses_a_bad_name_plainly(platform: Platform) -> None:
+    bad = platform.inplay("token", "create", "--role", "operator", "x")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "VALIDATION_ERROR" in bad.stderr and bad.stdout == ""
+
+
 # ---------------------------------------------------------------- chaos
 
 
