@@ -94,17 +94,23 @@ class Settings(BaseModel):
     def secrets_dir(self) -> Path:
         return self.home / "secrets"
 
-    def secret(self, name: str, nbytes: int = 32) -> str:
-        """A secret of this home, generated on first use and kept (mode 0600)."""
-        path = self.secrets_dir / name
+    def secret(self, name: str, nbytes: int = 32, *, hex_digits: bool = False) -> str:
+        """A secret of this home, generated on first use and kept (mode 0600).
+
+        ``hex_digits``: generate it as hex (the format Ray's own token generator uses).
+        """
+        path = self.secret_path(name)
         if path.exists():
             return path.read_text().strip()
         self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        value = secrets.token_urlsafe(nbytes)
+        value = secrets.token_hex(nbytes) if hex_digits else secrets.token_urlsafe(nbytes)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(value)
         return value
+
+    def secret_path(self, name: str) -> Path:
+        return self.secrets_dir / name
 
 
 _ENV_PREFIX = "INPLAY_"

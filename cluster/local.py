@@ -91,15 +91,8 @@ def ensure_ray_token(settings: Settings) -> None:
     """
     if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
         return
-    path = settings.secrets_dir / "ray_auth_token"
-    if not path.exists():
-        import secrets
-
-        settings.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))  # the format `ray get-auth-token --generate` uses
-    os.environ["RAY_AUTH_TOKEN_PATH"] = str(path)
+    settings.secret("ray_auth_token", hex_digits=True)
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(settings.secret_path("ray_auth_token"))
 
 
 def start_redis(settings: Settings) -> tuple[str, int | None, bool]:
