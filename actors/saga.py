@@ -35,7 +35,7 @@ from actors import errors
 from actors.book import PlaceBet
 from actors.event_actor import bet_outcome
 from storage.errors import WalletError
-from storage.wallet import Wallet, acct_key
+from storage.wallet import Wallet
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +49,6 @@ def bet_id_for(account_id: str, idempotency_key: str) -> str:
     """The bet id is a function of who asked and their key: retries find the same bet."""
     digest = hashlib.blake2b(f"{account_id}\0{idempotency_key}".encode(), digest_size=12)
     return "b" + digest.hexdigest()
-
-
-def betref_key(account_id: str) -> str:
-    """The account's bet id → event id hash (written by the reserve script)."""
-    return acct_key(account_id, "betref")
-
-
-def bets_key(account_id: str) -> str:
-    """The account's bet ids scored by placement time (written by the reserve script)."""
-    return acct_key(account_id, "bets")
 
 
 class EventHandles(Protocol):

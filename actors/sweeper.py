@@ -20,10 +20,10 @@ from typing import Any, cast
 
 from actors.event_actor import NAMESPACE, ActorConfig
 from actors.registry import EventRegistry
-from actors.saga import BetSaga, betref_key
+from actors.saga import BetSaga
 from cluster.config import Settings
 from storage.redis_client import async_client
-from storage.wallet import Reservation, Wallet
+from storage.wallet import Reservation, Wallet, betref_key
 
 log = logging.getLogger(__name__)
 

@@ -79,6 +79,16 @@ def acct_key(account_id: str, suffix: str) -> str:
     return f"{{acct:{account_id}}}:{suffix}"
 
 
+def betref_key(account_id: str) -> str:
+    """The account's bet id → event id hash (written by the reserve script with the stake)."""
+    return acct_key(account_id, "betref")
+
+
+def bets_key(account_id: str) -> str:
+    """The account's bet ids scored by placement time (written by the reserve script)."""
+    return acct_key(account_id, "bets")
+
+
 def _load_sources() -> dict[str, str]:
     prelude = (_LUA_DIR / "_common.lua").read_text()
     sources = {}
@@ -404,8 +414,8 @@ class Wallet:
             keys, args = self._reserve_call(*item)
             if bets_for_event is not None:
                 account_id = item[0]
-                keys += [acct_key(account_id, "rl"), acct_key(account_id, "betref"),
-                         acct_key(account_id, "bets")]
+                keys += [acct_key(account_id, "rl"), betref_key(account_id),
+                         bets_key(account_id)]
                 args += [self.settings.rate_limit_per_s, self.settings.rate_limit_burst,
                          bets_for_event]
             calls.append((keys, args))
@@ -427,16 +437,6 @@ class Wallet:
             if items else []
         replies = await self.scripts.call_many("resolve", calls, after=unindex)
         return [r if isinstance(r, WalletError) else Receipt.from_reply(r) for r in replies]
-
-    async def rate_limit_many(self, account_ids: Sequence[str], cost: int = 1
-                              ) -> list[RateDecision]:
-        """Token-bucket answers for many requests in one round trip (refusals not raised)."""
-        args = [self._now_ms(), self.settings.rate_limit_per_s, self.settings.rate_limit_burst,
-                cost]
-        replies = await self.scripts.pipeline(
-            "rate_limit", [([acct_key(a, "rl")], args) for a in account_ids])
-        return [RateDecision(bool(int(allowed)), int(retry_ms) / 1000)
-                for allowed, retry_ms in replies]
 
     async def commit(self, account_id: str, op_id: str) -> Receipt:
         """The bet was accepted: move its reservation to the house's stakes held."""

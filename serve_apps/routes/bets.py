@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from actors import errors
 from actors.book import PlaceBet
 from actors.event_actor import bet_outcome
-from actors.saga import bet_id_for, betref_key, bets_key
+from actors.saga import bet_id_for
 from cluster.security import Role
 from serve_apps.body_limit import replay_body
 from serve_apps.deps import (
@@ -37,6 +37,7 @@ from serve_apps.problems import (
 )
 from storage.errors import WalletError
 from storage.journal import JournalKeys
+from storage.wallet import betref_key, bets_key
 
 router = APIRouter(tags=["bets"])
 
