@@ -31,7 +31,7 @@ def _stat(pid: int) -> list[str] | None:
     return stat.rsplit(")", 1)[1].split()
 
 
-def _parent(pid: int) -> int | None:
+def parent_pid(pid: int) -> int | None:
     fields = _stat(pid)
     return None if fields is None else int(fields[1])
 
@@ -50,7 +50,7 @@ def session_pids(marker: str) -> set[int]:
     """Processes whose command line contains ``marker``, plus all their descendants."""
     pids = all_pids()
     roots = {p for p in pids if marker in cmdline(p) and p != os.getpid()}
-    parents = {p: _parent(p) for p in pids}
+    parents = {p: parent_pid(p) for p in pids}
     found = set(roots)
     changed = True
     while changed:

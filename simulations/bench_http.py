@@ -188,6 +188,7 @@ def reap_leftovers(tag: str, grace_s: float = 10.0) -> list[str]:
     Everything that carries the marker was started by this run (it is in their environment);
     a section calls this after its own shutdown, so anything found is a leak.
     """
+    from cluster.processes import cmdline, parent_pid
     from simulations.loadgen import _is_marked, _label
 
     marker = f"{MARKER_ENV}={tag}\0".encode()
@@ -196,14 +197,7 @@ def reap_leftovers(tag: str, grace_s: float = 10.0) -> list[str]:
     def ours(pid: int) -> bool:
         """The benchmark's own multiprocessing resource tracker (its load generator's
         worker processes start it): not something the platform left behind."""
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                tracker = b"multiprocessing.resource_tracker" in fh.read()
-        except (OSError, ValueError, IndexError):
-            return False
-        return ppid == me and tracker
+        return parent_pid(pid) == me and "multiprocessing.resource_tracker" in cmdline(pid)
 
     def find() -> list[int]:
         return [int(p) for p in os.listdir("/proc")
