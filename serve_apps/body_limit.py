@@ -34,20 +34,38 @@ async def bounded(scope: dict[str, Any], receive: Any, send: Any) -> Any | None:
             chunked = True
     if not chunked:
         return receive
+    try:
+        raw = await read_body(receive)
+    except BodyTooLarge:
+        await _refuse(scope, receive, send)
+        return None
+    if raw is None:
+        return replay_body(b"", receive, first={"type": "http.disconnect"})
+    return replay_body(raw, receive)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Any) -> bytes | None:
+    """The whole request body, or None when the client went away first.
+
+    Raises BodyTooLarge past ``MAX_BODY_BYTES``.
+    """
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return replay_body(b"".join(chunks), receive, first=message)
+            return None
         body = message.get("body", b"")
         size += len(body)
         if size > MAX_BODY_BYTES:
-            await _refuse(scope, receive, send)
-            return None
+            raise BodyTooLarge
         chunks.append(body)
         if not message.get("more_body", False):
-            return replay_body(b"".join(chunks), receive)
+            return b"".join(chunks)
 
 
 async def _refuse(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -17,7 +17,7 @@ from actors.book import PlaceBet
 from actors.event_actor import bet_outcome
 from actors.saga import bet_id_for
 from cluster.security import Role
-from serve_apps.body_limit import replay_body
+from serve_apps.body_limit import read_body, replay_body
 from serve_apps.deps import (
     Principal,
     Services,
@@ -140,15 +140,9 @@ async def fast_place_bet(app: Any, scope: dict[str, Any], receive: Any, send: An
     (another content type, bad JSON, a validation error) is handed to ``fallback`` — the
     FastAPI app — with the body replayed, so every refusal is answered exactly as before.
     """
-    chunks = []
-    while True:
-        message = await receive()  # bounded by InplayAPI (body_limit)
-        if message["type"] != "http.request":  # the client went away
-            return
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    raw = b"".join(chunks)
+    raw = await read_body(receive)  # within the bound: InplayAPI checked it (body_limit)
+    if raw is None:  # the client went away
+        return
     authorization = key = content_type = b""
     for name, value in scope["headers"]:
         if name == b"authorization":
