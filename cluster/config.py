@@ -26,6 +26,9 @@ class Settings(BaseModel):
     home: Path = Field(default_factory=lambda: Path.home() / ".inplay")
     redis_url: str | None = None
     redis_appendfsync: Literal["always", "everysec"] = "always"
+    # the embedded server runs on the jemalloc that Ray's wheel ships (LD_PRELOAD); the bundled
+    # binary's glibc malloc cost about a quarter of its CPU under bet load
+    redis_jemalloc: bool = True
     # replicas that must acknowledge a journal write (Redis WAIT) on a replicated deployment
     redis_wait_replicas: int = Field(default=0, ge=0)
     redis_wait_timeout_ms: int = Field(default=100, ge=1)

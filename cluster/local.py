@@ -20,7 +20,7 @@ import httpx
 
 from cluster.config import Settings
 from cluster.processes import alive, all_pids, cmdline, os_session, session_pids, terminate
-from storage.embedded import EmbeddedRedis, free_port
+from storage.embedded import EmbeddedRedis, bundled_jemalloc, free_port
 
 # Serve settings that matter on the hot path (RAY_NOTES.md); set before Ray starts.
 SERVE_ENV = {
@@ -106,7 +106,8 @@ def start_redis(settings: Settings) -> tuple[str, int | None, bool]:
     server = EmbeddedRedis(
         data_dir=settings.data_dir / "redis", password=settings.secret("redis_password"),
         port=port, appendfsync=settings.redis_appendfsync,
-        log_file=settings.log_dir / "redis.log", detach=True)
+        log_file=settings.log_dir / "redis.log", detach=True,
+        preload=bundled_jemalloc() if settings.redis_jemalloc else None)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     try:
         server.start()

@@ -17,13 +17,15 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from storage.embedded import EmbeddedRedis
+from storage.embedded import EmbeddedRedis, bundled_jemalloc
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
     data = tmp_path_factory.mktemp("redis-data")
-    server = EmbeddedRedis(data_dir=Path(data), password=secrets.token_hex(16)).start()
+    # preloaded with jemalloc, as `inplay up` runs it
+    server = EmbeddedRedis(data_dir=Path(data), password=secrets.token_hex(16),
+                           preload=bundled_jemalloc()).start()
     yield server
     server.stop()
 
@@ -49,7 +51,8 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 @pytest.fixture()
 def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     """A server for one test alone (for tests that kill it)."""
-    server = EmbeddedRedis(data_dir=tmp_path / "redis", password=secrets.token_hex(16)).start()
+    server = EmbeddedRedis(data_dir=tmp_path / "redis", password=secrets.token_hex(16),
+                           preload=bundled_jemalloc()).start()
     yield server
     if server.process is not None and server.process.poll() is None:
         server.stop()

@@ -1,0 +1,57 @@
+"""The embedded server as `inplay up` starts it: on Ray's bundled jemalloc unless told not to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+
+from cluster.config import load_settings
+from cluster.local import start_redis
+from storage.embedded import EmbeddedRedis, bundled_jemalloc
+
+
+def _mapped_libraries(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_ray_ships_the_allocator_the_server_is_preloaded_with() -> None:
+    lib = bundled_jemalloc()
+    # a missing library would silently put the server back on glibc malloc (~30% more CPU)
+    assert lib is not None, "ray's wheel no longer ships core/libjemalloc.so"
+    assert lib.name == "libjemalloc.so" and lib.is_file()
+
+
+def test_inplay_up_preloads_jemalloc_and_the_setting_turns_it_off(tmp_path: Path) -> None:
+    for enabled in (True, False):
+        home = tmp_path / f"home-{enabled}"
+        settings = load_settings({"INPLAY_HOME": str(home),
+                                  "INPLAY_REDIS_JEMALLOC": "1" if enabled else "0"})
+        url, pid, embedded = start_redis(settings)
+        assert embedded and pid is not None
+        client = redis.Redis.from_url(url)
+        try:
+            # the server works on that allocator: a script, a stream, a sorted set
+            assert client.eval("return redis.call('INCRBY', KEYS[1], 5)", 1, "k") == 5
+            client.xadd("s", {"a": "1"})
+            client.zadd("z", {"m": 1.0})
+            maps = _mapped_libraries(pid)
+            assert ("libjemalloc.so" in maps) is enabled, maps[-2000:]
+        finally:
+            client.shutdown(nosave=True)
+            client.close()
+
+
+def test_a_preloaded_server_keeps_what_it_confirmed_across_kill_9(own_redis: EmbeddedRedis
+                                                                   ) -> None:
+    assert own_redis.preload is not None and own_redis.process is not None
+    assert "libjemalloc.so" in _mapped_libraries(own_redis.process.pid)
+    client = redis.Redis.from_url(own_redis.url)
+    for i in range(200):
+        client.hincrby("acct", "cents", i)
+    client.close()
+    own_redis.kill()
+    own_redis.restart()
+    client = redis.Redis.from_url(own_redis.url)
+    assert int(client.hget("acct", "cents") or 0) == sum(range(200))
+    client.close()
