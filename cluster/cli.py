@@ -45,8 +45,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     _say(f"inplay home: {settings.home}")
     redis_url, redis_pid, embedded = local.start_redis(settings)
     _say("redis: " + ("embedded valkey-server (AOF appendfsync "
-                      f"{settings.redis_appendfsync}), pid {redis_pid}" if embedded
-                      else "external (REDIS_URL)"))
+                      f"{settings.redis_appendfsync}, {local.allocator_of(redis_pid)}), "
+                      f"pid {redis_pid}" if embedded and redis_pid else "external (REDIS_URL)"))
     settings = settings.model_copy(update={"redis_url": redis_url})
     address, session = settings.ray_address or "", ""
     if not address:
