@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -129,6 +130,15 @@ class EmbeddedRedis:
         ]
         return "\n".join(lines) + "\n"
 
+    def environment(self, base: Mapping[str, str]) -> dict[str, str]:
+        """The server's environment: ``base`` with the allocator preloaded ahead of anything
+        ``base`` preloads already."""
+        env = dict(base)
+        if self.preload is not None:
+            env["LD_PRELOAD"] = " ".join(filter(None, (str(self.preload),
+                                                       env.get("LD_PRELOAD", ""))))
+        return env
+
     def start(self, timeout_s: float = 15.0) -> EmbeddedRedis:
         binary = find_server_binary()
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -137,15 +147,12 @@ class EmbeddedRedis:
         conf = self.data_dir / "server.conf"
         conf.write_text(self._config())
         conf.chmod(0o600)
-        env = dict(os.environ)
-        if self.preload is not None:
-            env["LD_PRELOAD"] = str(self.preload)
         self.process = subprocess.Popen(
             [str(binary), str(conf)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=self.detach,
-            env=env,
+            env=self.environment(os.environ),
         )
         self._wait_ready(timeout_s)
         return self

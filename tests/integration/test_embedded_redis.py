@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import redis
 
 from cluster.config import load_settings
@@ -50,3 +51,24 @@ def test_a_preloaded_server_keeps_what_it_confirmed_across_kill_9(own_redis: Emb
     client = redis.Redis.from_url(own_redis.url)
     assert int(client.hget("acct", "cents") or 0) == sum(range(200))
     client.close()
+
+
+def test_jemalloc_goes_ahead_of_the_callers_own_preload_which_is_kept(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    theirs = str(tmp_path / "libnothing.so")
+    lib = bundled_jemalloc()
+    unset = EmbeddedRedis(data_dir=tmp_path, password="x")
+    assert "LD_PRELOAD" not in unset.environment({"PATH": "/bin"})
+    preloaded = EmbeddedRedis(data_dir=tmp_path, password="x", preload=lib)
+    assert preloaded.environment({"LD_PRELOAD": theirs})["LD_PRELOAD"] == f"{lib} {theirs}"
+    assert preloaded.environment({})["LD_PRELOAD"] == str(lib)
+    # ld.so reports and skips a library it cannot find; ours is still loaded
+    monkeypatch.setenv("LD_PRELOAD", theirs)
+    server = EmbeddedRedis(data_dir=tmp_path / "redis", password="pw-" + tmp_path.name[-8:],
+                           preload=bundled_jemalloc()).start()
+    try:
+        assert server.process is not None
+        assert allocator_of(server.process.pid) == "jemalloc"
+    finally:
+        server.stop()
