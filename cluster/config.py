@@ -38,6 +38,10 @@ class Settings(BaseModel):
     ray_port: int = Field(default=26380, ge=1, le=65535)
     ray_dashboard_host: str = "127.0.0.1"
     ray_dashboard_port: int = Field(default=8265, ge=1, le=65535)
+    # the head `inplay up` starts keeps Ray's own servers (GCS, raylet, agents, workers) on
+    # loopback; otherwise `ray start` turns --node-ip-address=127.0.0.1 into the machine's
+    # address and they listen on every interface. False lets other nodes join this head.
+    ray_loopback_only: bool = True
     ray_address: str | None = None
     namespace: str = "inplay"
 

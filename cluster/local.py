@@ -174,6 +174,17 @@ def serve_port_env(block: int = 32) -> dict[str, str]:
     }
 
 
+def loopback_env(settings: Settings) -> dict[str, str]:
+    """Ray's single-machine mode: its node address stays 127.0.0.1, so its servers bind there.
+
+    ``ray start`` resolves ``--node-ip-address=127.0.0.1`` to the machine's own address unless
+    multi-node clusters are switched off (``ray._private.services.get_node_ip_address``), the
+    mode Ray uses on macOS and Windows. Serve's inter-deployment gRPC server (``[::]:0``) and
+    HAProxy's stats and Prometheus frontends (``bind *``) are fixed in Serve and stay as they are.
+    """
+    return {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"} if settings.ray_loopback_only else {}
+
+
 def start_ray_head(settings: Settings) -> tuple[str, str]:
     """A Ray head for this home (never on 6379); returns (GCS address, session name)."""
     ray_bin = Path(sys.executable).with_name("ray")
@@ -187,6 +198,9 @@ def start_ray_head(settings: Settings) -> tuple[str, str]:
         "--max-worker-port=0", f"--dashboard-agent-listen-port={free_port()}",
         f"--dashboard-agent-grpc-port={free_port()}", f"--metrics-export-port={free_port()}",
     ]
+    # this process connects to the head too (cli._deploy imports Ray later): same mode
+    for key, value in loopback_env(settings).items():
+        os.environ.setdefault(key, value)
     # the Serve flags are defaults: one set in the environment wins (the benchmark measures
     # what each is worth that way)
     env = {**SERVE_ENV, **serve_port_env(),

@@ -82,3 +82,55 @@ def alive(pid: int) -> bool:
     """Running (not gone, not a zombie waiting to be reaped)."""
     fields = _stat(pid)
     return fields is not None and fields[0] not in ("Z", "X")
+
+
+def _listening_inodes() -> dict[int, tuple[str, int]]:
+    """Socket inode -> (address, port) of every TCP socket listening on this machine."""
+    found: dict[int, tuple[str, int]] = {}
+    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] != "0A":  # TCP_LISTEN
+                continue
+            hex_addr, hex_port = fields[1].split(":")
+            raw = bytes.fromhex(hex_addr)
+            if v6:
+                # four host-order 32-bit words
+                words = [raw[i:i + 4][::-1] for i in range(0, 16, 4)]
+                address = _v6_text(b"".join(words))
+            else:
+                address = ".".join(str(b) for b in raw[::-1])
+            found[int(fields[9])] = (address, int(hex_port, 16))
+    return found
+
+
+def _v6_text(packed: bytes) -> str:
+    import ipaddress
+
+    addr = ipaddress.IPv6Address(packed)
+    return str(addr.ipv4_mapped) if addr.ipv4_mapped else str(addr)
+
+
+def listening(pids: set[int]) -> list[tuple[int, str, int]]:
+    """(pid, address, port) of every TCP socket these processes listen on."""
+    inodes = _listening_inodes()
+    out: list[tuple[int, str, int]] = []
+    for pid in sorted(pids):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inode = int(target[8:-1])
+                if inode in inodes:
+                    out.append((pid, *inodes[inode]))
+    return sorted(set(out))

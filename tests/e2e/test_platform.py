@@ -5,6 +5,7 @@ idempotent retries, the in-play delay, and chaos (kill -9 during a burst of bets
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import os
 import secrets
@@ -20,7 +21,7 @@ import redis
 
 from actors.book_events import BetAccepted, decode
 from actors.protection import LedgerAccount
-from cluster.processes import cmdline, session_pids
+from cluster.processes import cmdline, listening, session_pids
 from storage.journal import recover
 from tests.support.platform import Platform
 
@@ -315,6 +316,27 @@ def test_up_brings_its_own_ray_token_on_a_machine_where_ray_never_ran(
     assert token.stat().st_mode & 0o077 == 0, "the Ray token must be private to its owner"
     # the platform runs (the fixture saw /healthz) without ever writing the user's ~/.ray
     assert not (Path(platform.env["HOME"]) / ".ray" / "auth_token").exists()
+
+
+def test_ray_listens_on_loopback_and_serve_only_where_it_is_fixed(platform: Platform) -> None:
+    state = platform.state()
+    sockets = listening(session_pids(state["ray_session"]))
+    gcs_port = int(state["ray_address"].rsplit(":", 1)[1])
+    assert ("127.0.0.1", gcs_port) in {(a, p) for _, a, p in sockets}, sockets
+    exposed: dict[int, list[tuple[str, int]]] = {}
+    for pid, address, port in sockets:
+        if not ipaddress.ip_address(address).is_loopback:
+            exposed.setdefault(pid, []).append((address, port))
+    # Serve fixes these two: HAProxy's stats and Prometheus frontends (`bind *`), and each
+    # replica's inter-deployment gRPC server (`[::]:0`); nothing else of Ray or Serve
+    for pid, found in exposed.items():
+        command = cmdline(pid)
+        if "haproxy" in command:
+            assert len(found) <= 2, found
+        elif "ServeReplica" in command:
+            assert len(found) <= 1, found
+        else:
+            raise AssertionError(f"{command!r} listens beyond loopback: {found}")
 
 
 def test_token_create_refuses_a_bad_name_plainly(platform: Platform) -> None:
