@@ -7,6 +7,7 @@ command line names the session, and all their descendants (workers, HAProxy).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import time
@@ -97,6 +98,7 @@ def _listening_inodes() -> dict[int, tuple[str, int]]:
             if fields[3] != "0A":  # TCP_LISTEN
                 continue
             hex_addr, hex_port = fields[1].split(":")
+            # the kernel prints each 32-bit word in host order (little-endian on x86 and arm64)
             raw = bytes.fromhex(hex_addr)
             if v6:
                 # four host-order 32-bit words
@@ -109,8 +111,6 @@ def _listening_inodes() -> dict[int, tuple[str, int]]:
 
 
 def _v6_text(packed: bytes) -> str:
-    import ipaddress
-
     addr = ipaddress.IPv6Address(packed)
     return str(addr.ipv4_mapped) if addr.ipv4_mapped else str(addr)
 
