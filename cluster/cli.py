@@ -30,6 +30,7 @@ def _say(message: str) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from cluster import local
+    from cluster.processes import allocator_of
 
     settings = load_settings()
     state = local.RunState.load(settings)
@@ -45,7 +46,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     _say(f"inplay home: {settings.home}")
     redis_url, redis_pid, embedded = local.start_redis(settings)
     _say("redis: " + ("embedded valkey-server (AOF appendfsync "
-                      f"{settings.redis_appendfsync}, {local.allocator_of(redis_pid)}), "
+                      f"{settings.redis_appendfsync}, {allocator_of(redis_pid)}), "
                       f"pid {redis_pid}" if embedded and redis_pid else "external (REDIS_URL)"))
     settings = settings.model_copy(update={"redis_url": redis_url})
     address, session = settings.ray_address or "", ""

@@ -118,15 +118,6 @@ def start_redis(settings: Settings) -> tuple[str, int | None, bool]:
     return server.url, server.process.pid, True
 
 
-def allocator_of(pid: int) -> str:
-    """"jemalloc" when that library is mapped into the process, else "libc malloc"."""
-    try:
-        maps = Path(f"/proc/{pid}/maps").read_text()
-    except OSError:
-        return "allocator unknown"
-    return "jemalloc" if "libjemalloc" in maps else "libc malloc"
-
-
 def free_port_block(size: int, low: int = 32000, high: int = 60000) -> int:
     """The first port of ``size`` consecutive free loopback ports in [low, high)."""
     import random

@@ -88,7 +88,7 @@ def alive(pid: int) -> bool:
 def _listening_inodes() -> dict[int, tuple[str, int]]:
     """Socket inode -> (address, port) of every TCP socket listening on this machine."""
     found: dict[int, tuple[str, int]] = {}
-    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
         except OSError:
@@ -98,21 +98,15 @@ def _listening_inodes() -> dict[int, tuple[str, int]]:
             if fields[3] != "0A":  # TCP_LISTEN
                 continue
             hex_addr, hex_port = fields[1].split(":")
-            # the kernel prints each 32-bit word in host order (little-endian on x86 and arm64)
+            # the kernel prints the address as 32-bit words in host order (little-endian on
+            # x86 and arm64): one word for IPv4, four for IPv6
             raw = bytes.fromhex(hex_addr)
-            if v6:
-                # four host-order 32-bit words
-                words = [raw[i:i + 4][::-1] for i in range(0, 16, 4)]
-                address = _v6_text(b"".join(words))
-            else:
-                address = ".".join(str(b) for b in raw[::-1])
-            found[int(fields[9])] = (address, int(hex_port, 16))
+            addr = ipaddress.ip_address(b"".join(raw[i:i + 4][::-1]
+                                                 for i in range(0, len(raw), 4)))
+            if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+                addr = addr.ipv4_mapped
+            found[int(fields[9])] = (str(addr), int(hex_port, 16))
     return found
-
-
-def _v6_text(packed: bytes) -> str:
-    addr = ipaddress.IPv6Address(packed)
-    return str(addr.ipv4_mapped) if addr.ipv4_mapped else str(addr)
 
 
 def listening(pids: set[int]) -> list[tuple[int, str, int]]:
@@ -134,3 +128,12 @@ def listening(pids: set[int]) -> list[tuple[int, str, int]]:
                 if inode in inodes:
                     out.append((pid, *inodes[inode]))
     return sorted(set(out))
+
+
+def allocator_of(pid: int) -> str:
+    """"jemalloc" when that library is mapped into the process, else "libc malloc"."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return "allocator unknown"
+    return "jemalloc" if "libjemalloc" in maps else "libc malloc"

@@ -8,7 +8,8 @@ import pytest
 import redis
 
 from cluster.config import load_settings
-from cluster.local import allocator_of, start_redis
+from cluster.local import start_redis
+from cluster.processes import allocator_of
 from storage.embedded import EmbeddedRedis, bundled_jemalloc
 
 
