@@ -35,7 +35,7 @@ import ray
 from actors.book import Book, PlaceBet, market_spec
 from actors.book_events import EventCreated, OddsPolicy, encode
 from actors.event_actor import ActorConfig, load_book, remote_event_actor
-from storage.embedded import EmbeddedRedis
+from storage.embedded import EmbeddedRedis, bundled_jemalloc
 from storage.journal import GENESIS, AsyncJournal, Entry, take_epoch
 from storage.redis_client import async_client, sync_client
 
@@ -212,7 +212,8 @@ def print_report(report: dict[str, Any]) -> None:
 
 async def main_async(quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="inplay-bench-") as tmp:
-        server = EmbeddedRedis(data_dir=Path(tmp), password=secrets.token_hex(16)).start()
+        server = EmbeddedRedis(data_dir=Path(tmp), password=secrets.token_hex(16),
+                               preload=bundled_jemalloc()).start()  # as `inplay up` runs it
         try:
             report = {
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},

@@ -6,6 +6,9 @@ accounts, then measures with ``--concurrency`` asyncio clients:
 - wallet: reserve + commit pairs/s (two full Lua scripts with every protection check each);
 - ceiling: a trivial one-write Lua script called by pipelined EVALSHA (``--pipeline`` deep);
 - for context, the same trivial script one call per round trip (how the wallet is called);
+- the allocator: all of it against a server on the jemalloc `inplay up` preloads (the headline
+  numbers) and against one on the binary's own glibc malloc, with the server's CPU per
+  reserve+commit pair (``/proc``) and its RSS at the end;
 
 medians of ``--runs`` runs, printed and saved to ``simulations/results/wallet.json``.
 ``--quick`` keeps the whole run well under a minute.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import platform
 import secrets
 import statistics
@@ -33,7 +37,7 @@ from actors.protection import ManualClock
 from cluster.config import Settings
 from cluster.security import PasswordHasher, ScryptParams
 from storage.accounts import Accounts
-from storage.embedded import EmbeddedRedis
+from storage.embedded import EmbeddedRedis, bundled_jemalloc
 from storage.wallet import Wallet
 
 RESULTS = Path(__file__).with_name("results") / "wallet.json"
@@ -89,8 +93,21 @@ async def _raw_run(client: aioredis.Redis, sha: str, concurrency: int, depth: in
     return done / (time.perf_counter() - start)
 
 
-async def bench(args: argparse.Namespace, url: str) -> dict[str, Any]:
-    """Run the measurements against ``url`` and return the report."""
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def bench(args: argparse.Namespace, url: str, server_pid: int) -> dict[str, Any]:
+    """Run the measurements against ``url`` (served by ``server_pid``); return the report."""
     client = aioredis.from_url(url, max_connections=args.concurrency + 8)
     settings = Settings(home=Path(tempfile.mkdtemp(prefix="inplay-bench-")),
                         idempotency_ttl_s=86_400)
@@ -99,9 +116,11 @@ async def bench(args: argparse.Namespace, url: str) -> dict[str, Any]:
     accounts = Accounts(client, settings, clock, hasher=PasswordHasher(ScryptParams(n=2**8)))
     ids = await _fund(wallet, accounts, args.accounts)
     sha = await client.script_load(TRIVIAL)
-    pairs, raw, single = [], [], []
+    pairs, raw, single, cpu_per_pair = [], [], [], []
     for _ in range(args.runs):
+        cpu0 = _cpu_s(server_pid)
         pairs.append(await _wallet_run(wallet, ids, args.concurrency, args.seconds))
+        cpu_per_pair.append((_cpu_s(server_pid) - cpu0) / (pairs[-1] * args.seconds) * 1e6)
         raw.append(await _raw_run(client, sha, args.concurrency, args.pipeline, args.seconds))
         # the same trivial script one call per round trip, as the wallet calls are made:
         # separates the client's round-trip cost from the scripts' own cost
@@ -115,6 +134,8 @@ async def bench(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "ratio_wallet_scripts_to_raw": round(2 * pair_rate / raw_rate, 4),
         "ratio_pairs_to_raw": round(pair_rate / raw_rate, 4),
         "raw_unpipelined_evalsha_per_s": round(statistics.median(single), 1),
+        "server_cpu_us_per_pair": round(statistics.median(cpu_per_pair), 1),
+        "server_rss_mb_at_end": round(_rss_mb(server_pid), 1),
         "runs": {"pairs_per_s": [round(p, 1) for p in pairs],
                  "raw_evalsha_per_s": [round(r, 1) for r in raw]},
         "config": {"concurrency": args.concurrency, "pipeline_depth": args.pipeline,
@@ -136,13 +157,29 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.seconds = min(args.seconds, 2.5)
-    with tempfile.TemporaryDirectory(prefix="inplay-bench-redis-") as tmp:
-        server = EmbeddedRedis(data_dir=Path(tmp), password=secrets.token_hex(16),
-                               appendfsync="always").start()
-        try:
-            report = asyncio.run(bench(args, server.url))
-        finally:
-            server.stop()
+    reports = {}
+    for allocator, preload in (("jemalloc", bundled_jemalloc()), ("libc", None)):
+        if allocator == "jemalloc" and preload is None:
+            raise SystemExit("ray's wheel ships no core/libjemalloc.so: nothing to compare")
+        with tempfile.TemporaryDirectory(prefix="inplay-bench-redis-") as tmp:
+            server = EmbeddedRedis(data_dir=Path(tmp), password=secrets.token_hex(16),
+                                   appendfsync="always", preload=preload).start()
+            try:
+                assert server.process is not None
+                reports[allocator] = asyncio.run(bench(args, server.url, server.process.pid))
+            finally:
+                server.stop()
+    # the headline numbers are the server as `inplay up` runs it
+    report = dict(reports["jemalloc"])
+    jem, libc = reports["jemalloc"], reports["libc"]
+    report["allocators"] = {
+        name: {k: r[k] for k in ("wallet_reserve_commit_pairs_per_s", "server_cpu_us_per_pair",
+                                 "server_rss_mb_at_end")}
+        for name, r in reports.items()}
+    report["ratio_server_cpu_jemalloc_to_libc"] = round(
+        jem["server_cpu_us_per_pair"] / libc["server_cpu_us_per_pair"], 3)
+    report["ratio_pairs_jemalloc_to_libc"] = round(
+        jem["wallet_reserve_commit_pairs_per_s"] / libc["wallet_reserve_commit_pairs_per_s"], 3)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
