@@ -89,7 +89,6 @@ def create_app(svc: Services | None = None) -> FastAPI:
     app = InplayAPI(title="inplay", version=API_VERSION, description=DESCRIPTION)
     if svc is not None:
         app.fast_bets = svc.settings.api_fast_bets
-    if svc is not None:
         app.state.services = svc
     problems.install(app)
     # the bet route first: routes are matched in order, and it is the one that is hot
