@@ -26,18 +26,11 @@ from typing import Any
 
 import redis
 
-from actors import errors
-from actors.book import (
-    Book,
-    PlaceBet,
-    bet_record,
-    event_view,
-    exposure_view,
-    next_due,
-    state_from_dict,
-    state_to_dict,
-)
-from actors.book_events import (
+from domain import errors
+from domain.bets import PlaceBet
+from domain.book import Book, next_due
+from domain.codec import decode, encode, state_from_dict, state_to_dict
+from domain.events import (
     BetAbandoned,
     BetAccepted,
     BetHeld,
@@ -46,9 +39,8 @@ from actors.book_events import (
     EventCreated,
     EventStatus,
     MarketStatus,
-    decode,
-    encode,
 )
+from domain.views import EventView, ExposureView, event_view, exposure_view
 from storage.journal import AsyncJournal, Entry, Fenced, JournalError, recover, take_epoch
 from storage.redis_client import async_client
 
@@ -187,7 +179,7 @@ class EventActor:
                 value, produced = self._decide(cmd, now)
                 events.extend(produced)
                 results.append((cmd, value, True))
-            except errors.BettingError as exc:
+            except errors.DomainError as exc:
                 results.append((cmd, exc, False))
         if events and not await self._append(events, batch):
             return
@@ -227,14 +219,14 @@ class EventActor:
         return event_view(book.state), produced
 
     def _decide_bets(self, bets: list[PlaceBet], now: float) -> tuple[Any, list[BookEvent]]:
-        """Each bet's journal payload (or an error dict) and the events to append."""
-        out: list[bytes | dict[str, Any]] = []
+        """Each bet's journal payload (or its structural refusal) and the events to append."""
+        out: list[bytes | errors.DomainError] = []
         produced: list[BookEvent] = []
         for cmd in bets:
             try:
                 decision, events = self.book.place(cmd, now)
-            except errors.BettingError as exc:
-                out.append({"error": exc.to_dict()})
+            except errors.DomainError as exc:
+                out.append(exc)
                 continue
             payload = encode(decision)
             if events:
@@ -316,14 +308,15 @@ class EventActor:
 
     # ------------------------------------------------------------ public methods
 
-    async def place_bets(self, bets: list[PlaceBet]) -> list[bytes | dict[str, Any]]:
+    async def place_bets(self, bets: list[PlaceBet]) -> list[bytes | errors.DomainError]:
         """Decide a batch of bets in order, durably; one result per bet, in order.
 
-        A result is the journal payload of the bet's decision (turn it into the client's
-        record with ``bet_outcome``) or ``{"error": {...}}`` for a structural refusal.
+        A result is the journal payload of the bet's decision (``domain.codec.decode`` gives
+        the decision: encoded once, it is also what the journal and the bet index hold) or the
+        bet's structural refusal (unknown market, off-ladder price, a reused key).
         Raises ``Unavailable`` if the batch could not be journaled (outcome unknown).
         """
-        result: list[bytes | dict[str, Any]] = await self._submit("bets", bets)
+        result: list[bytes | errors.DomainError] = await self._submit("bets", bets)
         return result
 
     async def resolve(self, items: list[tuple[str, str]]) -> list[bytes]:
@@ -335,34 +328,33 @@ class EventActor:
         result: list[bytes] = await self._submit("resolve", items)
         return result
 
-    async def create_event(self, spec: EventCreated) -> dict[str, Any]:
-        result: dict[str, Any] = await self._submit("create", spec)
+    async def create_event(self, spec: EventCreated) -> EventView:
+        """Create the event (the same definition again changes nothing)."""
+        result: EventView = await self._submit("create", spec)
         return result
 
-    async def set_status(self, status: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._submit("status", EventStatus(status))
+    async def set_status(self, status: EventStatus) -> EventView:
+        result: EventView = await self._submit("status", EventStatus(status))
         return result
 
-    async def set_market_status(self, market_id: str, status: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._submit(
-            "market_status", (market_id, MarketStatus(status))
-        )
+    async def set_market_status(self, market_id: str, status: MarketStatus) -> EventView:
+        result: EventView = await self._submit("market_status", (market_id, MarketStatus(status)))
         return result
 
-    async def change_odds(self, market_id: str, prices: dict[str, Decimal]) -> dict[str, Any]:
-        result: dict[str, Any] = await self._submit("odds", (market_id, prices))
+    async def change_odds(self, market_id: str, prices: dict[str, Decimal]) -> EventView:
+        result: EventView = await self._submit("odds", (market_id, prices))
         return result
 
-    async def set_score(self, score: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._submit("score", score)
+    async def set_score(self, score: str) -> EventView:
+        result: EventView = await self._submit("score", score)
         return result
 
-    async def view(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self._submit("view", None)
+    async def view(self) -> EventView:
+        result: EventView = await self._submit("view", None)
         return result
 
-    async def exposure(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self._submit("exposure", None)
+    async def exposure(self) -> ExposureView:
+        result: ExposureView = await self._submit("exposure", None)
         return result
 
     async def stats(self) -> dict[str, Any]:
@@ -384,8 +376,6 @@ class EventActor:
         return not self._fenced
 
 
-
-
 _OPERATOR: dict[str, Callable[[Book, Any, float], list[BookEvent]]] = {
     "create": lambda book, spec, now: book.create(spec),
     "status": lambda book, status, now: book.set_status(status, now),
@@ -393,15 +383,6 @@ _OPERATOR: dict[str, Callable[[Book, Any, float], list[BookEvent]]] = {
     "odds": lambda book, a, now: book.change_odds(a[0], a[1], now),
     "score": lambda book, score, now: book.set_score(score, now),
 }
-
-
-def bet_outcome(event_id: str, result: bytes | dict[str, Any]) -> dict[str, Any]:
-    """One ``place_bets`` result as the client sees it (a bet record, or ``{"error": ...}``)."""
-    if isinstance(result, dict):
-        return result
-    decision = decode(result)
-    assert isinstance(decision, (BetAccepted, BetHeld, BetRejected, BetAbandoned))
-    return bet_record(event_id, decision)
 
 
 def remote_event_actor(event_id: str, config: ActorConfig) -> Any:

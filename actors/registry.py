@@ -1,38 +1,98 @@
-"""A cached registry of event actor handles for long-lived callers (API replicas, sweeper).
+"""Typed clients of the event actors, and a cached registry of them for long-lived callers.
 
-``ray.get_actor`` is a blocking GCS call: it runs in a thread, and its result is cached. A
-handle whose actor died is evicted by the caller and looked up again next time.
+Callers (API replicas, the sweeper, tests) see ``EventClient``: the event actor's methods as
+typed coroutines, not a Ray handle with methods named by string. ``ray.get_actor`` is a
+blocking GCS call: the registry runs it in a thread and caches the result; a client whose
+actor died is evicted by the caller and looked up again next time.
+
+A refusal raised inside the actor reaches the caller as Ray's ``RayTaskError`` that is also
+an instance of the domain error; the HTTP edge unwraps it (``serve_apps.problems``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from actors import errors
 from actors.event_actor import NAMESPACE, ActorConfig, actor_name, remote_event_actor
+from domain import errors
+from domain.bets import PlaceBet
+from domain.events import EventCreated, EventStatus, MarketStatus
+from domain.views import EventView, ExposureView
+
+
+@dataclass(frozen=True)
+class EventClient:
+    """What callers may ask of one event actor (``actors.event_actor.EventActor``)."""
+
+    event_id: str
+    handle: Any
+
+    async def place_bets(self, bets: list[PlaceBet]) -> list[bytes | errors.DomainError]:
+        """Each bet's encoded decision or structural refusal, in order, once journaled."""
+        result: list[bytes | errors.DomainError] = await self.handle.place_bets.remote(bets)
+        return result
+
+    async def resolve(self, items: list[tuple[str, str]]) -> list[bytes]:
+        """The encoded decision of each (bet id, account id); undecided ones are abandoned."""
+        result: list[bytes] = await self.handle.resolve.remote(items)
+        return result
+
+    async def create_event(self, spec: EventCreated) -> EventView:
+        result: EventView = await self.handle.create_event.remote(spec)
+        return result
+
+    async def set_status(self, status: EventStatus) -> EventView:
+        result: EventView = await self.handle.set_status.remote(status)
+        return result
+
+    async def set_market_status(self, market_id: str, status: MarketStatus) -> EventView:
+        result: EventView = await self.handle.set_market_status.remote(market_id, status)
+        return result
+
+    async def change_odds(self, market_id: str, prices: dict[str, Decimal]) -> EventView:
+        result: EventView = await self.handle.change_odds.remote(market_id, prices)
+        return result
+
+    async def set_score(self, score: str) -> EventView:
+        result: EventView = await self.handle.set_score.remote(score)
+        return result
+
+    async def view(self) -> EventView:
+        result: EventView = await self.handle.view.remote()
+        return result
+
+    async def exposure(self) -> ExposureView:
+        result: ExposureView = await self.handle.exposure.remote()
+        return result
+
+    async def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.handle.stats.remote()
+        return result
 
 
 class EventRegistry:
-    """Event id → actor handle; ``create=True`` makes the actor if it does not exist."""
+    """Event id → client; ``create=True`` makes the actor if it does not exist."""
 
     def __init__(self, config: ActorConfig) -> None:
         self.config = config
-        self._handles: dict[str, Any] = {}
+        self._clients: dict[str, EventClient] = {}
 
-    async def get(self, event_id: str, create: bool = False) -> Any:
-        handle = self._handles.get(event_id)
-        if handle is not None:
-            return handle
+    async def get(self, event_id: str, create: bool = False) -> EventClient:
+        client = self._clients.get(event_id)
+        if client is not None:
+            return client
         if create:
             handle = await asyncio.to_thread(remote_event_actor, event_id, self.config)
         else:
             handle = await asyncio.to_thread(_lookup, event_id)
-        self._handles[event_id] = handle
-        return handle
+        client = self._clients[event_id] = EventClient(event_id, handle)
+        return client
 
     def evict(self, event_id: str) -> None:
-        self._handles.pop(event_id, None)
+        self._clients.pop(event_id, None)
 
 
 def _lookup(event_id: str) -> Any:

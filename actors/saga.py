@@ -1,7 +1,9 @@
 """The bet saga: reserve funds → the event actor decides and journals → commit or release.
 
-Runs in every API replica. Bets for one event are micro-batched (a short window, a size cap)
-so that one batch costs a handful of round trips whatever its size:
+It is the client side of the event actor's bet protocol, so it lives with the actors and runs
+wherever bets are placed or finished: in every API replica, and in the saga sweeper. Bets
+for one event are micro-batched (a short window, a size cap) so that one batch costs a
+handful of round trips whatever its size:
 
 1. one pipeline: for each bet, one atomic wallet script takes a token from the account's rate
    limit, checks every player-protection rule, reserves the stake and records the bet's
@@ -22,7 +24,6 @@ fails the client is told the outcome is unknown and the sweeper finishes the sag
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -31,10 +32,12 @@ from typing import Any, Protocol
 
 import ray.exceptions as rx
 
-from actors import errors
-from actors.book import PlaceBet
-from actors.event_actor import bet_outcome
-from storage.errors import WalletError
+from actors.registry import EventClient
+from domain import errors
+from domain.bets import BetDecision, PlaceBet, ReservationAction, reservation_action
+from domain.codec import decode
+from domain.errors import DomainError, Overloaded, WalletError
+from domain.events import BetAbandoned, BetAccepted, BetHeld, BetRejected
 from storage.wallet import Wallet
 
 log = logging.getLogger(__name__)
@@ -45,31 +48,19 @@ RAY_UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-def bet_id_for(account_id: str, idempotency_key: str) -> str:
-    """The bet id is a function of who asked and their key: retries find the same bet."""
-    digest = hashlib.blake2b(f"{account_id}\0{idempotency_key}".encode(), digest_size=12)
-    return "b" + digest.hexdigest()
+class EventClients(Protocol):
+    """Finds event actors (``actors.registry.EventRegistry``)."""
 
-
-class EventHandles(Protocol):
-    """Finds event actors (a cached registry in the API replicas)."""
-
-    async def get(self, event_id: str) -> Any: ...
+    async def get(self, event_id: str) -> EventClient: ...
 
     def evict(self, event_id: str) -> None: ...
-
-
-class Overloaded(errors.BettingError):
-    code = "OVERLOADED"
-    status = 503
-    title = "Too many bets waiting"
 
 
 @dataclass
 class _Pending:
     cmd: PlaceBet
     product: str
-    future: asyncio.Future[dict[str, Any]]
+    future: asyncio.Future[BetDecision]
     queued_at: float = 0.0  # the event loop's clock
 
 
@@ -100,7 +91,7 @@ class _EventBatcher:
     in_flight: int = 0
     batches: int = 0
 
-    def submit(self, cmd: PlaceBet, product: str) -> asyncio.Future[dict[str, Any]]:
+    def submit(self, cmd: PlaceBet, product: str) -> asyncio.Future[BetDecision]:
         config = self.saga.config
         if self.in_flight + len(self.buffer) >= config.max_pending:
             raise Overloaded(
@@ -108,7 +99,7 @@ class _EventBatcher:
                 retry_after_s=1,
             )
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        future: asyncio.Future[BetDecision] = loop.create_future()
         self.buffer.append(_Pending(cmd, product, future, loop.time()))
         if len(self.buffer) >= config.batch_max:
             self._flush()
@@ -152,7 +143,7 @@ class _EventBatcher:
     async def _run(self, batch: list[_Pending]) -> None:
         try:
             await self.saga.run_batch(self.event_id, batch)
-        except (errors.BettingError, WalletError) as exc:  # e.g. an unknown event
+        except DomainError as exc:  # e.g. an unknown event
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(exc)
@@ -173,11 +164,10 @@ class _EventBatcher:
 class BetSaga:
     """Places bets for the API replicas of one process; see the module docstring."""
 
-    def __init__(self, wallet: Wallet, handles: EventHandles,
+    def __init__(self, wallet: Wallet, handles: EventClients,
                  config: SagaConfig | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.wallet = wallet
-        self.redis = wallet.redis
         self.handles = handles
         self.config = config or SagaConfig()
         self.clock = clock
@@ -185,11 +175,12 @@ class BetSaga:
         self._batchers: dict[str, _EventBatcher] = {}
         self.shed = 0  # bets refused for having waited too long
 
-    async def place(self, cmd: PlaceBet, product: str, event_id: str) -> dict[str, Any]:
-        """The bet's record (accepted, pending or rejected) or ``{"error": ...}``.
+    async def place(self, cmd: PlaceBet, product: str, event_id: str) -> BetDecision:
+        """The bet's decision: accepted, held (in-play delay), rejected, or abandoned.
 
-        Raises WalletError (refused before the book saw it), Overloaded, or Unavailable
-        when the outcome could not be established in time.
+        Raises the bet's structural refusal (unknown market, reused key, ...), a WalletError
+        (refused before the book saw it), Overloaded, or Unavailable when the outcome could
+        not be established in time.
         """
         batcher = self._batchers.get(event_id)
         if batcher is None:
@@ -222,12 +213,12 @@ class BetSaga:
                 reserved.append(item)
         return reserved
 
-    async def _decide(self, event_id: str, handle: Any, batch: list[_Pending]
-                      ) -> list[bytes | dict[str, Any]] | None:
+    async def _decide(self, event_id: str, handle: EventClient, batch: list[_Pending]
+                      ) -> list[BetDecision | DomainError] | None:
         cmds = [p.cmd for p in batch]
         try:
-            results: list[bytes | dict[str, Any]] = await handle.place_bets.remote(cmds)
-            return results
+            results = await handle.place_bets(cmds)
+            return [r if isinstance(r, DomainError) else _decision(r) for r in results]
         except RAY_UNAVAILABLE as exc:
             log.warning("event %s: placing failed (%s); resolving", event_id, exc)
             self.handles.evict(event_id)
@@ -241,15 +232,14 @@ class BetSaga:
         return list(resolved)
 
     async def resolve_with_deadline(self, event_id: str, items: list[tuple[str, str]]
-                                    ) -> list[bytes] | None:
+                                    ) -> list[BetDecision] | None:
         """Ask the (possibly restarting) actor for these bets' decisions, until a deadline."""
         deadline = time.monotonic() + self.config.resolve_deadline_s
         delay = 0.05
         while time.monotonic() < deadline:
             try:
                 handle = await self.handles.get(event_id)
-                result: list[bytes] = await handle.resolve.remote(items)
-                return result
+                return [_decision(r) for r in await handle.resolve(items)]
             except RAY_UNAVAILABLE:
                 self.handles.evict(event_id)
                 await asyncio.sleep(delay)
@@ -257,34 +247,32 @@ class BetSaga:
         return None
 
     async def _settle_reservations(self, event_id: str, batch: list[_Pending],
-                                   results: list[bytes | dict[str, Any]]) -> None:
+                                   outcomes: list[BetDecision | DomainError]) -> None:
         actions: list[tuple[str, str, str]] = []
-        records: list[dict[str, Any]] = []
-        released: list[tuple[_Pending, dict[str, Any]]] = []
-        for item, result in zip(batch, results, strict=True):
-            record = bet_outcome(event_id, result)
-            records.append(record)
-            action = reservation_action(record)
+        released: list[tuple[_Pending, BetDecision | DomainError]] = []
+        held: list[BetHeld] = []
+        for item, outcome in zip(batch, outcomes, strict=True):
+            action = reservation_action(outcome)
             if action is not None:
-                actions.append((item.cmd.account_id, item.cmd.bet_id, action))
-            if action == "release":
-                released.append((item, record))
-            elif not item.future.done():
+                actions.append((item.cmd.account_id, item.cmd.bet_id, action.value))
+            if isinstance(outcome, BetHeld):
+                held.append(outcome)
+            if action is ReservationAction.RELEASE:
+                released.append((item, outcome))
+            else:
                 # accepted (or held) and journaled: that is the bet's outcome, whatever happens
                 # to the commit below (the sweeper finishes it if this replica dies first), so
                 # the client need not wait for it
-                item.future.set_result(record)
+                _answer(item, outcome)
         if actions:
             await self._resolve_reservations(actions)
         # a refused stake is answered once it is available again: a client retrying at the
         # new price right away must not be refused for want of its own money
-        for item, record in released:
-            if not item.future.done():
-                item.future.set_result(record)
-        held = [(r["bet_id"], r["account_id"], r["accept_after"]) for r in records
-                if r.get("status") == "pending"]
+        for item, outcome in released:
+            _answer(item, outcome)
         if held:
-            self._follow_up(event_id, held)
+            self._follow_up(event_id, [(h.terms.bet_id, h.terms.account_id, h.accept_after)
+                                       for h in held])
 
     def _follow_up(self, event_id: str, held: list[tuple[str, str, float]]) -> None:
         """Commit or release held bets soon after their delay (the sweeper is the backstop)."""
@@ -305,29 +293,30 @@ class BetSaga:
             if isinstance(receipt, WalletError) and receipt.code != "UNKNOWN_OPERATION":
                 log.error("reservation could not be resolved: %s", receipt)
 
-    async def finish(self, event_id: str, items: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    async def finish(self, event_id: str, items: list[tuple[str, str]]) -> list[BetDecision]:
         """Resolve bets and their reservations (the sweeper's and follow-ups' entry point)."""
         decisions = await self.resolve_with_deadline(event_id, items)
         if decisions is None:
             return []
-        records = [bet_outcome(event_id, d) for d in decisions]
-        actions = [(account_id, bet_id, action)
-                   for (bet_id, account_id), record in zip(items, records, strict=True)
-                   if (action := reservation_action(record)) is not None]
+        actions = [(account_id, bet_id, action.value)
+                   for (bet_id, account_id), decision in zip(items, decisions, strict=True)
+                   if (action := reservation_action(decision)) is not None]
         if actions:
             await self._resolve_reservations(actions)
-        return records
+        return decisions
 
 
-def reservation_action(record: dict[str, Any]) -> str | None:
-    """What a bet's record means for its reservation: commit, release, or wait."""
-    if "error" in record:
-        # a reused key belongs to the original bet: its reservation is not this request's
-        return None if record["error"]["code"] == "IDEMPOTENCY_KEY_REUSED" else "release"
-    status = record["status"]
-    if status == "accepted":
-        return "commit"
-    if status == "rejected":
-        return "release"
-    return None
+def _decision(payload: bytes) -> BetDecision:
+    decision = decode(payload)
+    if not isinstance(decision, BetAccepted | BetHeld | BetRejected | BetAbandoned):
+        raise TypeError(f"not a bet decision: {type(decision).__name__}")
+    return decision
 
+
+def _answer(item: _Pending, outcome: BetDecision | DomainError) -> None:
+    if item.future.done():
+        return
+    if isinstance(outcome, DomainError):
+        item.future.set_exception(outcome)
+    else:
+        item.future.set_result(outcome)

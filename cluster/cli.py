@@ -78,15 +78,14 @@ def _deploy(settings: Settings, address: str, http_url: str, demo: bool) -> None
     import ray
     from ray import serve
 
-    from actors.sweeper import start_sweeper
     from cluster import local
-    from serve_apps.app import build_application
+    from cluster.deploy import application, start_services
 
     ray.init(address=address, namespace="inplay", log_to_driver=False)
-    start_sweeper(settings)
+    start_services(settings)
     serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
     token_key = settings.secret("token_key")
-    serve.run(build_application(settings, token_key), name="inplay", route_prefix="/",
+    serve.run(application(settings, token_key), name="inplay", route_prefix="/",
               blocking=False)
     health = local.wait_healthy(http_url)
     _say(f"healthy: {health['checks']}")
@@ -195,21 +194,21 @@ def _redis_url(settings: Settings) -> str:
 
 def _issue_token(settings: Settings, role: str, name: str) -> str:
     """Create (or reuse) the principal NAME with ROLE and sign a token for it."""
-    from cluster.security import TokenSigner
+    from domain.errors import UsernameTaken
+    from domain.identity import TokenSigner
     from storage.accounts import Accounts
-    from storage.errors import UsernameTaken
     from storage.redis_client import async_client
 
     async def principal_id() -> str:
         client = async_client(_redis_url(settings))
-        accounts = Accounts(client, settings)
+        accounts = Accounts(client, settings.accounts_config())
         try:
             return (await accounts.create_principal(name, role)).account_id
         except UsernameTaken:
-            account_id = await client.get(f"username:{name.lower()}")
+            account_id = await accounts.account_id_of(name)
             if account_id is None:
                 raise
-            existing = await accounts.get(account_id.decode())
+            existing = await accounts.get(account_id)
             if existing.role.value != role:
                 raise SystemExit(f"{name} exists with role {existing.role.value}") from None
             return existing.account_id
@@ -222,12 +221,12 @@ def _issue_token(settings: Settings, role: str, name: str) -> str:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from storage.errors import WalletError
+    from domain.errors import DomainError
 
     settings = load_settings()
     try:
         token = _issue_token(settings, args.role, args.name)
-    except WalletError as exc:  # e.g. a name that is not a valid username
+    except DomainError as exc:  # e.g. a name that is not a valid username
         print(f"inplay token create: {exc}", file=sys.stderr)
         return 2
     _say(f"{args.role} token for {args.name} (valid {settings.token_ttl_s}s):")
@@ -244,7 +243,9 @@ def cmd_test(args: argparse.Namespace) -> int:
     bin_dir = Path(sys.executable).parent
     steps = [
         [str(bin_dir / "ruff"), "check", "."],
-        [str(bin_dir / "mypy"), "actors", "serve_apps", "storage", "media", "cluster",
+        # the layer contract of pyproject.toml [tool.importlinter]: imports only go down
+        [str(bin_dir / "lint-imports")],
+        [str(bin_dir / "mypy"), "domain", "actors", "serve_apps", "storage", "media", "cluster",
          "simulations"],
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args],
     ]

@@ -13,9 +13,17 @@ import secrets
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # the builders import lazily: the CLI must start fast
+    from actors.event_actor import ActorConfig
+    from actors.saga import SagaConfig
+    from actors.sweeper import SweeperConfig
+    from serve_apps.services import ApiConfig
+    from storage.accounts import AccountsConfig
+    from storage.wallet import WalletConfig
 
 
 class Settings(BaseModel):
@@ -84,6 +92,62 @@ class Settings(BaseModel):
     bet_max_pending: int = Field(default=4096, ge=1)
     # a bet waiting longer than this for its batch is refused OVERLOADED (503) — load shedding
     bet_max_queue_ms: float = Field(default=1000, gt=0)
+
+    # ---- what each layer gets (each defines the config it needs; this builds them)
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError("no Redis URL (inplay up passes the embedded one; else REDIS_URL)")
+        return self.redis_url
+
+    def actor_config(self) -> ActorConfig:
+        from actors.event_actor import ActorConfig
+
+        return ActorConfig(redis_url=self.require_redis_url(),
+                           snapshot_every=self.snapshot_every,
+                           commit_batch_max=self.commit_batch_max,
+                           wait_replicas=self.redis_wait_replicas,
+                           wait_timeout_ms=self.redis_wait_timeout_ms)
+
+    def wallet_config(self) -> WalletConfig:
+        from storage.wallet import WalletConfig
+
+        return WalletConfig(idempotency_ttl_s=self.idempotency_ttl_s,
+                            rate_limit_per_s=self.rate_limit_per_s,
+                            rate_limit_burst=self.rate_limit_burst)
+
+    def accounts_config(self) -> AccountsConfig:
+        from storage.accounts import AccountsConfig
+
+        return AccountsConfig(cooling_off_s=self.cooling_off_s,
+                              decision_ttl_s=self.idempotency_ttl_s)
+
+    def saga_config(self) -> SagaConfig:
+        from actors.saga import SagaConfig
+
+        return SagaConfig(window_s=self.bet_batch_window_ms / 1000,
+                          batch_max=self.bet_batch_max, max_pending=self.bet_max_pending,
+                          max_queue_s=self.bet_max_queue_ms / 1000,
+                          max_batches_in_flight=self.bet_batches_in_flight)
+
+    def sweeper_config(self) -> SweeperConfig:
+        from actors.sweeper import SweeperConfig
+
+        return SweeperConfig(actor=self.actor_config(), wallet=self.wallet_config(),
+                             stale_s=self.saga_stale_s, interval_s=self.sweep_interval_s)
+
+    def api_config(self) -> ApiConfig:
+        from serve_apps.services import ApiConfig, MarketDefaults
+
+        return ApiConfig(
+            redis_url=self.require_redis_url(), actor=self.actor_config(),
+            wallet=self.wallet_config(), accounts=self.accounts_config(),
+            saga=self.saga_config(),
+            markets=MarketDefaults(self.default_in_play_delay_s, self.default_max_liability,
+                                   self.default_max_stake, self.default_max_payout),
+            token_ttl_s=self.token_ttl_s, kyc_provider=self.kyc_provider,
+            kyc_delay_s=self.kyc_delay_s, media_region=self.media_region,
+            fast_bets=self.api_fast_bets, watch_disconnects=self.api_watch_disconnects)
 
     @property
     def data_dir(self) -> Path:

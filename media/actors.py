@@ -113,7 +113,7 @@ class MediaRelayActor:
         """A viewer's offer -> (session id, answer)."""
         sfu = self._sfus.get(event_id)
         if sfu is None:
-            raise NoPublisher(event_id)
+            raise NoPublisher(f"event {event_id} has no publisher")
         return await sfu.subscribe(offer_sdp)
 
     async def end_session(self, event_id: str, session_id: str) -> None:
@@ -240,7 +240,7 @@ class RegionMediaActor:
         """A viewer's offer -> (session id, answer) from the least loaded live relay."""
         media = self._event(event_id)
         if not media.sfu.streams:
-            raise NoPublisher(event_id)
+            raise NoPublisher(f"event {event_id} has no publisher")
         async with self._lock:
             index = await self._pick_relay()
             if index not in media.pipes:

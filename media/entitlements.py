@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from media.playlist import Tier
+from storage.keys import acct_key
 
 # Tiers an entitlement level includes, fastest first.
 _INCLUDES: dict[Tier, tuple[Tier, ...]] = {
@@ -21,11 +22,6 @@ def tier_allowed(entitlement: Tier | None, requested: Tier) -> bool:
     return requested in _INCLUDES[entitlement or DEFAULT_ENTITLEMENT]
 
 
-def media_tier_key(account_id: str) -> str:
-    """The Redis key (hash-tagged by account) of an account's media entitlement."""
-    return f"{{acct:{account_id}}}:media_tier"
-
-
 class EntitlementStore:
     """Reads and writes per-account media entitlements in Redis (redis.asyncio client)."""
 
@@ -34,7 +30,7 @@ class EntitlementStore:
 
     async def get(self, account_id: str) -> Tier:
         """The account's entitlement (the default when none is stored or it is unknown)."""
-        raw = await self._redis.get(media_tier_key(account_id))
+        raw = await self._redis.get(acct_key(account_id, "media_tier"))
         if raw is None:
             return DEFAULT_ENTITLEMENT
         value = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -45,7 +41,7 @@ class EntitlementStore:
 
     async def set(self, account_id: str, tier: Tier) -> None:
         """Grant an entitlement."""
-        await self._redis.set(media_tier_key(account_id), tier.value)
+        await self._redis.set(acct_key(account_id, "media_tier"), tier.value)
 
     async def allows(self, account_id: str, requested: Tier) -> bool:
         """Whether the account may use the requested tier now."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -101,6 +102,10 @@ class _BoxSink:
             del self._buffer[:size]
             self._on_box(box[4:8], box)
         return len(data)
+
+
+# the names this packager writes: parts ``part<msn>.<n>.m4s`` and segments ``seg<msn>.m4s``
+_MEDIA_NAME = re.compile(r"part(\d{1,9})\.\d{1,4}\.m4s|seg(\d{1,9})\.m4s")
 
 
 class HlsPackager:
@@ -233,8 +238,23 @@ class HlsPackager:
             await asyncio.wait_for(ready(), wait_s)
         return self.playlist(Tier.LL_HLS)
 
+    def may_appear(self, name: str) -> bool:
+        """Whether ``name`` is a part or segment still to be written (worth waiting for).
+
+        Anything else (a name this packager never makes, one already dropped from the
+        window) is answered at once rather than after the wait.
+        """
+        found = _MEDIA_NAME.fullmatch(name)
+        if found is None:
+            return False
+        newest = self.segments[-1].msn if self.segments else 0
+        return int(found.group(1) or found.group(2)) >= newest
+
     async def wait_for_file(self, name: str, wait_s: float = 3.0) -> bytes | None:
         """A part or segment; waits for a preload-hinted part that is being written."""
+        if name in self.files or not self.may_appear(name):
+            return self.files.get(name)
+
         async def ready() -> None:
             async with self._changed:
                 await self._changed.wait_for(lambda: name in self.files)

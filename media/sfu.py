@@ -30,6 +30,7 @@ from aiortc.rtcrtpparameters import (
 )
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
+from domain import errors
 from media import aiortc_adapter as adapter
 from media.rtp import (
     KeyframeLimiter,
@@ -52,19 +53,15 @@ class MediaSettings:
     max_pending_bytes: int = 256 * 1024  # per viewer socket, before we drop for that viewer
 
 
-class MediaError(Exception):
-    """Base of media errors mapped to problem+json at the edge."""
-
-
-class NoPublisher(MediaError):
+class NoPublisher(errors.MediaNotLive):
     """A viewer asked for an event that has no live publisher."""
 
 
-class SessionNotFound(MediaError):
+class SessionNotFound(errors.MediaSessionNotFound):
     """A WHIP/WHEP session id that this SFU does not know."""
 
 
-class BadOffer(MediaError):
+class BadOffer(errors.MediaBadOffer):
     """The SDP offer cannot be used (no supported codec, wrong direction)."""
 
 

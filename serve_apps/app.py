@@ -1,74 +1,50 @@
 """The HTTP edge: one FastAPI app behind a Ray Serve deployment (``inplay`` application).
 
 ``create_app()`` builds the routes (no Ray needed: tests mount it with their own services);
-``ApiDeployment`` gives each Serve replica its services; ``build_application`` /
-``app_builder`` are what ``inplay up`` and ``serve deploy cluster/serve_config.yaml`` run.
+``ApiDeployment`` gives each Serve replica its services; ``build_application`` is what
+``inplay up`` runs (``cluster.deploy`` builds it from the settings for ``serve deploy``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from ray import serve
 from ray.serve import Application
 
-from cluster.config import Settings, load_settings
-from serve_apps import body_limit, problems
-from serve_apps.deps import Principal, Services, authenticate, current
+from serve_apps import body_limit, docs, problems
+from serve_apps.media_routes import router as media_router
 from serve_apps.routes import accounts, bets, events, health, ops, wallet
+from serve_apps.services import ApiConfig, ApiServices
+from serve_apps.web import web_router
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "1.0.0"
-DESCRIPTION = (
-    "Live betting and live streaming for casino and sportsbook operators. Errors are RFC 9457 "
-    "problem+json with a stable `code`. Money and prices are decimal strings; POSTs that move "
-    "money or place bets take an `Idempotency-Key` header."
-)
+DESCRIPTION = """Live betting and live streaming for casino and sportsbook operators.
 
-
-class _ReplicaRedis:
-    """The replica's Redis client, resolved when first used (routers are built at import)."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self._app = app
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):  # pickling and copying probe dunders: not the client's
-            raise AttributeError(name)
-        return getattr(current(self._app).redis, name)
-
-
-def _media_router(app: FastAPI) -> Any:
-    from media.actors import get_or_create_region_actor
-    from media.entitlements import EntitlementStore
-    from serve_apps.media_routes import build_media_router
-
-    handles: dict[str, Any] = {}
-
-    async def region_actor(event_id: str) -> Any:
-        region = current(app).settings.media_region
-        if region not in handles:
-            handles[region] = await asyncio.to_thread(get_or_create_region_actor, region)
-        return handles[region]
-
-    async def media_principal(request: Request) -> Principal:
-        return authenticate(request, current(request.app))
-
-    return build_media_router(media_principal, EntitlementStore(_ReplicaRedis(app)),
-                              region_actor)
+* **Errors** are RFC 9457 `application/problem+json` with a stable machine `code` (the
+  `Problem` schema) and the facts that help the client (`price`, `max_stake`, ...).
+* **Money and prices** are decimal strings in answers (`"12.50"`, `"2.36"`); requests take
+  strings or numbers with at most two decimals; prices lie on the price ladder.
+* **Idempotency**: every POST that moves money or places a bet takes an `Idempotency-Key`
+  header (1-64 characters); the same key with the same body returns the original outcome.
+* **Auth**: `Authorization: Bearer <token>`. Players log in with `POST /v1/sessions`;
+  operators and publishers get tokens from `inplay token create`.
+* Times are RFC 3339 UTC; ids are opaque strings.
+"""
 
 
 class InplayAPI(FastAPI):
     """The FastAPI app, with ``POST /v1/bets`` answered on a fast path (``bets.fast_place_bet``).
 
-    Everything else, and every bet request the fast path does not take (bad content type,
-    invalid JSON or body), goes through FastAPI as usual. ``fast_bets=False`` turns the fast
-    path off (the benchmark measures what it is worth). Every request body is bounded
-    (``body_limit``: 413 ``PAYLOAD_TOO_LARGE``).
+    Everything else, and every bet request the fast path does not take (no token, bad content
+    type, invalid JSON or body), goes through FastAPI as usual. ``fast_bets=False`` turns the
+    fast path off (the benchmark measures what it is worth). Every request body is bounded
+    (``body_limit``: 413 ``PAYLOAD_TOO_LARGE``), and ``HEAD`` is answered wherever ``GET`` is.
     """
 
     fast_bets: bool = True
@@ -78,30 +54,63 @@ class InplayAPI(FastAPI):
             receive = await body_limit.bounded(scope, receive, send)
             if receive is None:  # refused: too large
                 return
-            if (self.fast_bets and scope["method"] == "POST"
+            if scope["method"] == "HEAD":
+                scope, send = {**scope, "method": "GET"}, _without_body(send)
+            elif (self.fast_bets and scope["method"] == "POST"
                     and scope["path"][len(scope.get("root_path", "")):] == bets.HOT_PATH):
                 await bets.fast_place_bet(self, scope, receive, send, super().__call__)
                 return
         await super().__call__(scope, receive, send)
 
 
-def create_app(svc: Services | None = None) -> FastAPI:
+def _without_body(send: Any) -> Any:
+    """A ``send`` that keeps the headers (Content-Length included) and drops the body."""
+
+    async def head_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return head_send
+
+
+def create_app(svc: ApiServices | None = None) -> FastAPI:
     app = InplayAPI(title="inplay", version=API_VERSION, description=DESCRIPTION)
     if svc is not None:
-        app.fast_bets = svc.settings.api_fast_bets
+        app.fast_bets = svc.config.fast_bets
         app.state.services = svc
     problems.install(app)
     # the bet route first: routes are matched in order, and it is the one that is hot
     for module in (bets, health, accounts, events, wallet, ops):
         app.include_router(module.router)
-    app.include_router(_media_router(app))
-    try:
-        from serve_apps.web import web_router
-    except ImportError:  # the page is optional for API-only deployments
-        pass
-    else:
-        app.include_router(web_router())
+    app.include_router(media_router)
+    app.include_router(web_router())
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with every refusal declared as problem+json."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = docs.Problem.model_json_schema(
+        ref_template="#/components/schemas/{model}")
+    problem = {problems.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            answers = operation.get("responses", {})
+            # FastAPI's own 422 says application/json + HTTPValidationError; ours is a problem
+            if "422" in answers:
+                answers["422"]["content"] = problem
+                answers["422"]["description"] = ("Invalid request: "
+                                                 + ", ".join(docs.codes_for(422)))
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    app.openapi_schema = schema
+    return schema
 
 
 @serve.deployment(
@@ -118,9 +127,9 @@ class ApiDeployment:
     driver, so its routes and schemas are those of the code the replica imported.
     """
 
-    def __init__(self, settings: dict[str, Any], token_key: str) -> None:
-        self.services = Services.build(Settings.model_validate(settings), token_key)
-        if not self.services.settings.api_watch_disconnects:
+    def __init__(self, config: ApiConfig, token_key: str) -> None:
+        self.services = ApiServices.build(config, token_key)
+        if not config.watch_disconnects:
             skip_disconnect_watch()
 
     def __serve_build_asgi_app__(self) -> FastAPI:
@@ -149,15 +158,6 @@ def skip_disconnect_watch() -> bool:
     return True
 
 
-def build_application(settings: Settings, token_key: str) -> Application:
-    payload = settings.model_dump(mode="json")
+def build_application(config: ApiConfig, token_key: str, replicas: int) -> Application:
     deployment: Any = ApiDeployment
-    return deployment.options(num_replicas=settings.api_replicas).bind(payload, token_key)
-
-
-def app_builder(args: dict[str, str]) -> Application:
-    """For ``serve run``/``serve deploy``: settings from the environment (and ``args``)."""
-    overrides: dict[str, Any] = {k: v for k, v in args.items() if k != "token_key"}
-    settings = load_settings(**overrides)
-    token_key = args.get("token_key") or settings.secret("token_key")
-    return build_application(settings, token_key)
+    return deployment.options(num_replicas=replicas).bind(config, token_key)

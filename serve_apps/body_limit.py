@@ -69,7 +69,7 @@ async def read_body(receive: Any) -> bytes | None:
 
 
 async def _refuse(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    response = problem_response(413, "PAYLOAD_TOO_LARGE",
+    response = problem_response("PAYLOAD_TOO_LARGE",
                                 f"the request body is larger than {MAX_BODY_BYTES} bytes")
     await response(scope, receive, send)
 

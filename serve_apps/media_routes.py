@@ -1,179 +1,158 @@
-"""Media signalling routes (WHIP/WHEP, HLS, stats) as a FastAPI router factory.
+"""Media signalling routes (WHIP/WHEP, HLS, stats).
 
 Media itself never passes through Serve: these routes only exchange SDP and serve playlists
-and CMAF chunks fetched from the region's media actor.
+and CMAF chunks fetched from the region's media actor. Refusals are domain errors, answered
+as problem+json by the app's one error map, like every other route.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+import re
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from media.entitlements import EntitlementStore
+from domain import errors
+from domain.identity import Role
 from media.playlist import Tier
-from media.sfu import BadOffer, NoPublisher, SessionNotFound
+from serve_apps import docs
+from serve_apps.deps import media_service, principal, require
+from serve_apps.services import MediaService, Principal
+from serve_apps.views import json_response
 
-PROBLEM = "application/problem+json"
 SDP = "application/sdp"
-RegionActorGetter = Callable[[str], Awaitable[Any]]  # event id -> region media actor handle
+HLS_PLAYLIST = "application/vnd.apple.mpegurl"
+# what a player may ask for under a tier: the playlist, the init segment, parts, segments
+HLS_NAME = re.compile(r"index\.m3u8|init\.mp4|part\d{1,9}\.\d{1,4}\.m4s|seg\d{1,9}\.m4s")
+_SDP_BODY = {"requestBody": {"required": True, "content": {SDP: {
+    "schema": {"type": "string"},
+    "example": "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n..."}}}}
+_SDP_ANSWER = {201: "Created: the SDP answer; `Location` names the session (DELETE ends it)"}
+
+router = APIRouter(prefix="/v1/media", tags=["media"])
+publisher = require(Role.PUBLISHER)
 
 
-class MediaProblem(Exception):
-    """An RFC 9457 problem raised by a media route."""
-
-    def __init__(self, status: int, code: str, title: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.title, self.detail = status, code, title, detail
-
-    def response(self) -> Response:
-        """The problem+json response."""
-        import json
-
-        body = {"type": f"https://inplay.dev/problems/{self.code.lower()}", "title": self.title,
-                "status": self.status, "code": self.code, "detail": self.detail}
-        return Response(json.dumps(body), status_code=self.status, media_type=PROBLEM)
-
-
-def _map_error(exc: Exception, event_id: str) -> MediaProblem:
-    if isinstance(exc, MediaProblem):
-        return exc
-    cause = getattr(exc, "cause", None) or exc
-    if isinstance(cause, NoPublisher) or "NoPublisher" in repr(exc):
-        return MediaProblem(404, "MEDIA_NOT_LIVE", "No live stream",
-                            f"event {event_id} has no publisher")
-    if isinstance(cause, SessionNotFound) or "SessionNotFound" in repr(exc):
-        return MediaProblem(404, "MEDIA_SESSION_NOT_FOUND", "Unknown session", str(cause))
-    if isinstance(cause, BadOffer) or "BadOffer" in repr(exc):
-        return MediaProblem(400, "MEDIA_BAD_OFFER", "Unusable SDP offer", str(cause))
-    return MediaProblem(503, "MEDIA_UNAVAILABLE", "Media unavailable", type(exc).__name__)
-
-
-def build_media_router(principal_dep: Callable[..., Any], entitlements: EntitlementStore,
-                       get_region_actor: RegionActorGetter) -> APIRouter:
-    """Routes of API.md "Media"; `principal_dep` yields `.account_id` and `.role`."""
-    router = APIRouter(prefix="/v1/media")
-
-    async def require_tier(principal: Any, tier: Tier) -> None:
-        if principal.role == "operator":
-            return
-        if principal.role != "player" or not await entitlements.allows(principal.account_id, tier):
-            raise MediaProblem(403, "MEDIA_TIER_FORBIDDEN", "Tier not allowed",
-                               f"account {principal.account_id} may not use tier {tier.value}")
-
-    async def read_sdp(request: Request) -> str:
-        if request.headers.get("content-type", "").split(";")[0].strip() != SDP:
-            raise MediaProblem(415, "MEDIA_NOT_SDP", "Unsupported media type",
-                               f"send Content-Type: {SDP}")
+async def _read_sdp(request: Request) -> str:
+    if request.headers.get("content-type", "").split(";")[0].strip() != SDP:
+        raise errors.MediaNotSdp(f"send Content-Type: {SDP}")
+    try:
         return (await request.body()).decode()
+    except UnicodeDecodeError as exc:
+        raise errors.MediaBadOffer("the SDP offer is not UTF-8") from exc
 
-    async def call(event_id: str, method: str, *args: Any) -> Any:
-        try:
-            actor = await get_region_actor(event_id)
-            return await getattr(actor, method).remote(event_id, *args)
-        except Exception as exc:
-            raise _map_error(exc, event_id) from exc
 
-    def guarded(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
-        # Problems are mapped here rather than by an app-wide handler so the router is
-        # self-contained when mounted in someone else's app.
-        import functools
+async def _negotiate(media: MediaService, event_id: str, kind: str, request: Request
+                     ) -> Response:
+    """WHIP/WHEP: the SDP offer in, 201 with the answer and the session's Location."""
+    session_id, answer = await media.call(kind, event_id, await _read_sdp(request))
+    location = f"/v1/media/{event_id}/{kind}/{session_id}"
+    return Response(answer, 201, media_type=SDP, headers={"Location": location})
 
-        @functools.wraps(handler)
-        async def wrapper(*args: Any, **kwargs: Any) -> Response:
-            try:
-                return await handler(*args, **kwargs)
-            except MediaProblem as problem:
-                return problem.response()
 
-        return wrapper
+@router.post("/{event_id}/whip", status_code=201, openapi_extra=_SDP_BODY,
+             responses=docs.responses(201, 400, 401, 403, 415, 422, 503, content_type=SDP,
+                                      descriptions=_SDP_ANSWER))
+async def whip(request: Request, event_id: str = docs.path_id("event_id"),
+               _: Principal = Depends(publisher),
+               media: MediaService = Depends(media_service)) -> Response:
+    """Publish the event's stream (WHIP, RFC 9725): an SDP offer in, the answer out."""
+    return await _negotiate(media, event_id, "whip", request)
 
-    async def negotiate(event_id: str, kind: str, request: Request) -> Response:
-        """WHIP/WHEP: the SDP offer in, 201 with the answer and the session's Location."""
-        session_id, answer = await call(event_id, kind, await read_sdp(request))
-        location = f"/v1/media/{event_id}/{kind}/{session_id}"
-        return Response(answer, 201, media_type=SDP, headers={"Location": location})
 
-    @router.post("/{event_id}/whip", status_code=201)
-    @guarded
-    async def whip(event_id: str, request: Request,
-                   principal: Any = Depends(principal_dep)) -> Response:
-        if principal.role != "publisher":
-            raise MediaProblem(403, "MEDIA_PUBLISHER_ONLY", "Publishers only",
-                               f"role {principal.role} may not publish")
-        return await negotiate(event_id, "whip", request)
+@router.delete("/{event_id}/whip/{session_id}",
+               responses=docs.responses(200, 401, 403, 404, 422, 503))
+async def whip_delete(event_id: str = docs.path_id("event_id"),
+                      session_id: str = docs.path_id("session_id"),
+                      _: Principal = Depends(publisher),
+                      media: MediaService = Depends(media_service)) -> Response:
+    """End a publishing session."""
+    await media.call("end_session", event_id, session_id)
+    return Response(status_code=200)
 
-    @router.delete("/{event_id}/whip/{session_id}")
-    @guarded
-    async def whip_delete(event_id: str, session_id: str,
-                          principal: Any = Depends(principal_dep)) -> Response:
-        if principal.role != "publisher":
-            raise MediaProblem(403, "MEDIA_PUBLISHER_ONLY", "Publishers only", "not a publisher")
-        await call(event_id, "end_session", session_id)
-        return Response(status_code=200)
 
-    @router.post("/{event_id}/whep", status_code=201)
-    @guarded
-    async def whep(event_id: str, request: Request,
-                   principal: Any = Depends(principal_dep)) -> Response:
-        await require_tier(principal, Tier.WEBRTC)
-        return await negotiate(event_id, "whep", request)
+@router.post("/{event_id}/whep", status_code=201, openapi_extra=_SDP_BODY,
+             responses=docs.responses(201, 400, 401, 403, 404, 415, 422, 503,
+                                      content_type=SDP, descriptions=_SDP_ANSWER))
+async def whep(request: Request, event_id: str = docs.path_id("event_id"),
+               who: Principal = Depends(principal),
+               media: MediaService = Depends(media_service)) -> Response:
+    """Watch by WebRTC (WHEP), if the account's tier allows it."""
+    await media.require_tier(who, Tier.WEBRTC)
+    return await _negotiate(media, event_id, "whep", request)
 
-    @router.delete("/{event_id}/whep/{session_id}")
-    @guarded
-    async def whep_delete(event_id: str, session_id: str,
-                          principal: Any = Depends(principal_dep)) -> Response:
-        await call(event_id, "end_session", session_id)
-        return Response(status_code=200)
 
-    async def hls(event_id: str, name: str, tier: Tier, request: Request,
-                  principal: Any) -> Response:
-        await require_tier(principal, tier)
-        if name == "index.m3u8":
-            msn, part = request.query_params.get("_HLS_msn"), request.query_params.get("_HLS_part")
-            # HLS has no sessions: a viewer is an account (and address) that keeps reloading.
-            host = request.client.host if request.client else "-"
-            text = await call(event_id, "hls_playlist", tier.value,
-                              int(msn) if msn else None, int(part) if part else None,
-                              f"{principal.account_id}@{host}")
-            if text is None:
-                raise MediaProblem(404, "MEDIA_NOT_LIVE", "No HLS yet", f"event {event_id}")
-            return Response(text, media_type="application/vnd.apple.mpegurl",
-                            headers={"Cache-Control": "max-age=1"})
-        data = await call(event_id, "hls_file", name)
-        if data is None:
-            raise MediaProblem(404, "MEDIA_FILE_NOT_FOUND", "No such file", name)
-        # Parts and segments never change once written: a CDN may keep them.
-        kind = "video/mp4" if name.endswith(".mp4") else "video/iso.segment"
-        return Response(data, media_type=kind,
-                        headers={"Cache-Control": "public, max-age=60"})
+@router.delete("/{event_id}/whep/{session_id}",
+               responses=docs.responses(200, 401, 404, 422, 503))
+async def whep_delete(event_id: str = docs.path_id("event_id"),
+                      session_id: str = docs.path_id("session_id"),
+                      _: Principal = Depends(principal),
+                      media: MediaService = Depends(media_service)) -> Response:
+    """End a viewing session."""
+    await media.call("end_session", event_id, session_id)
+    return Response(status_code=200)
 
-    @router.get("/{event_id}/hls/{name}")
-    @guarded
-    async def hls_live(event_id: str, name: str, request: Request,
-                       principal: Any = Depends(principal_dep)) -> Response:
-        # LL-HLS playlists play in standard players too (they ignore the part tags).
-        return await hls(event_id, name, Tier.LL_HLS, request, principal)
 
-    @router.get("/{event_id}/hls-standard/{name}")
-    @guarded
-    async def hls_standard(event_id: str, name: str, request: Request,
-                           principal: Any = Depends(principal_dep)) -> Response:
-        return await hls(event_id, name, Tier.HLS, request, principal)
+async def _hls(media: MediaService, event_id: str, name: str, tier: Tier, request: Request,
+               who: Principal) -> Response:
+    await media.require_tier(who, tier)
+    if not HLS_NAME.fullmatch(name):
+        raise errors.MediaFileNotFound(f"no HLS file {name}")
+    if name == "index.m3u8":
+        msn, part = request.query_params.get("_HLS_msn"), request.query_params.get("_HLS_part")
+        # HLS has no sessions: a viewer is an account (and address) that keeps reloading.
+        host = request.client.host if request.client else "-"
+        text = await media.call("hls_playlist", event_id, tier.value, _small_int(msn),
+                                _small_int(part), f"{who.account_id}@{host}")
+        if text is None:
+            raise errors.MediaNotLive(f"event {event_id} has no HLS stream yet")
+        return Response(text, media_type=HLS_PLAYLIST, headers={"Cache-Control": "max-age=1"})
+    data = await media.call("hls_file", event_id, name)
+    if data is None:
+        raise errors.MediaFileNotFound(f"no HLS file {name}")
+    # parts and segments never change once written: a CDN may keep them
+    kind = "video/mp4" if name.endswith(".mp4") else "video/iso.segment"
+    return Response(data, media_type=kind, headers={"Cache-Control": "public, max-age=60"})
 
-    @router.get("/{event_id}/hls-delayed/{name}")
-    @guarded
-    async def hls_delayed(event_id: str, name: str, request: Request,
-                          principal: Any = Depends(principal_dep)) -> Response:
-        return await hls(event_id, name, Tier.DELAYED, request, principal)
 
-    @router.get("/{event_id}/stats", summary="Viewers, bitrate, fps, RTT, jitter, loss and "
-                "glass-to-glass latency per tier; `fastest_tier_latency_ms` for the bet delay")
-    @guarded
-    async def stats(event_id: str, principal: Any = Depends(principal_dep)) -> Response:
-        import json
+def _small_int(text: str | None) -> int | None:
+    if text is None or not text.isdigit() or len(text) > 9:
+        return None
+    return int(text)
 
-        return Response(json.dumps(await call(event_id, "stats")), media_type="application/json")
 
-    return router
+_HLS = docs.responses(200, 401, 403, 404, 422, 503, content_type=HLS_PLAYLIST,
+                      descriptions={200: "The playlist (index.m3u8) or a media file "
+                                         "(init.mp4, part<msn>.<n>.m4s, seg<msn>.m4s)"})
+_HLS_NAME_PARAM = docs.path_id("name")
+
+
+@router.get("/{event_id}/hls/{name}", responses=_HLS)
+async def hls_live(request: Request, event_id: str = docs.path_id("event_id"),
+                   name: str = _HLS_NAME_PARAM, who: Principal = Depends(principal),
+                   media: MediaService = Depends(media_service)) -> Response:
+    """The LL-HLS tier (standard players play it too; they ignore the part tags)."""
+    return await _hls(media, event_id, name, Tier.LL_HLS, request, who)
+
+
+@router.get("/{event_id}/hls-standard/{name}", responses=_HLS)
+async def hls_standard(request: Request, event_id: str = docs.path_id("event_id"),
+                       name: str = _HLS_NAME_PARAM, who: Principal = Depends(principal),
+                       media: MediaService = Depends(media_service)) -> Response:
+    """The standard HLS tier."""
+    return await _hls(media, event_id, name, Tier.HLS, request, who)
+
+
+@router.get("/{event_id}/hls-delayed/{name}", responses=_HLS)
+async def hls_delayed(request: Request, event_id: str = docs.path_id("event_id"),
+                      name: str = _HLS_NAME_PARAM, who: Principal = Depends(principal),
+                      media: MediaService = Depends(media_service)) -> Response:
+    """The delayed tier (what every account may watch)."""
+    return await _hls(media, event_id, name, Tier.DELAYED, request, who)
+
+
+@router.get("/{event_id}/stats", responses=docs.responses(200, 401, 422, 503),
+            summary="Viewers, bitrate, fps, RTT, jitter, loss and glass-to-glass latency per "
+                    "tier; `fastest_tier_latency_ms` for the bet delay")
+async def stats(event_id: str = docs.path_id("event_id"), _: Principal = Depends(principal),
+                media: MediaService = Depends(media_service)) -> Response:
+    return json_response(await media.call("stats", event_id))

@@ -14,8 +14,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from actors.book_events import OddsPolicy
-from actors.ladder import is_on_ladder, to_decimal
+from domain.clock import parse_rfc3339
+from domain.events import OddsPolicy
+from domain.jurisdiction import ISO_3166_ALPHA2 as _ISO
+from domain.jurisdiction import is_iso_country
+from domain.ladder import is_on_ladder
+from domain.money import to_decimal
 
 MAX_MONEY = Decimal("1000000.00")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -70,10 +74,32 @@ class Strict(BaseModel):
 # ---------------------------------------------------------------- accounts
 
 
+def _jurisdiction(value: str) -> str:
+    code = value.upper()
+    if not is_iso_country(code):
+        raise ValueError("must be an assigned ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def _rfc3339(value: str) -> str:
+    if parse_rfc3339(value) is None:
+        raise ValueError("must be an RFC 3339 date-time with a zone, e.g. 2026-11-27T15:00:00Z")
+    return value
+
+
+Jurisdiction = Annotated[str, Field(
+    min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$",
+    description="an assigned ISO 3166-1 alpha-2 country code (AU, GB, ...)",
+    json_schema_extra={"enum": sorted(_ISO | {c.lower() for c in _ISO})}),
+    AfterValidator(_jurisdiction)]
+DateTime = Annotated[str, Field(min_length=20, max_length=40, json_schema_extra={
+    "format": "date-time"}), AfterValidator(_rfc3339)]
+
+
 class RegisterRequest(Strict):
     username: Annotated[str, Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
     password: Annotated[str, Field(min_length=8, max_length=256)]
-    jurisdiction: Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$")]
+    jurisdiction: Jurisdiction
     date_of_birth: date
 
 
@@ -141,7 +167,7 @@ class EventIn(Strict):
     event_id: Identifier | None = None
     name: Name
     sport: Annotated[str, Field(min_length=1, max_length=40)]
-    starts_at: Annotated[str, Field(min_length=10, max_length=40)]
+    starts_at: DateTime
     markets: Annotated[list[MarketIn], Field(min_length=1, max_length=200)]
 
 
@@ -174,3 +200,238 @@ class ReviewDecisionIn(Strict):
 
 class MediaTierIn(Strict):
     tier: Literal["webrtc", "ll-hls", "hls", "hls-delayed"]
+
+
+# ---------------------------------------------------------------- answers
+# What the routes answer (``serve_apps.views`` builds these shapes; the OpenAPI document
+# declares them, and the e2e suite validates real answers against the served schema).
+
+MoneyText = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", examples=["10.00"])]
+PriceText = Annotated[str, Field(pattern=r"^\d+\.\d{2}$", examples=["2.50"])]
+Time = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BetOut(Out):
+    """A bet as the player sees it; fields beyond the common ones depend on ``status``."""
+
+    bet_id: str
+    event_id: str
+    market_id: str | None
+    selection_id: str | None
+    status: Literal["pending", "accepted", "rejected", "won", "lost", "void", "half_won",
+                    "half_lost", "cashed_out"]
+    stake: MoneyText | None
+    price: PriceText | None = Field(description="the accepted price (else the requested one)")
+    requested_price: PriceText | None
+    odds_change: OddsPolicy | None
+    placed_at: Time | None
+    payout: MoneyText | None
+    settlements: list[dict[str, Any]]
+    potential_payout: MoneyText | None = None
+    accepted_at: Time | None = None
+    price_version: int | None = None
+    accept_after: Time | None = Field(default=None, description="pending: when it is decided")
+    reason: str | None = Field(default=None, description="rejected: the refusal's code")
+    detail: str | None = None
+
+
+class BetList(Out):
+    items: list[BetOut]
+    next_cursor: int | None
+
+
+class SelectionOut(Out):
+    selection_id: str
+    name: str
+    price: PriceText
+
+
+class MarketOut(Out):
+    market_id: str
+    name: str
+    status: Literal["open", "suspended", "closed", "settled", "voided"]
+    version: int
+    in_play_delay_s: float
+    selections: list[SelectionOut]
+
+
+class EventOut(Out):
+    event_id: str
+    name: str
+    sport: str
+    status: Literal["scheduled", "in_play", "suspended", "closed"]
+    starts_at: str
+    score: str
+    markets: list[MarketOut]
+
+
+class EventSummaryOut(Out):
+    event_id: str
+    name: str
+    sport: str
+    status: Literal["scheduled", "in_play", "suspended", "closed"]
+    starts_at: str
+
+
+class MarketOfEventOut(MarketOut):
+    event_id: str
+
+
+class SelectionExposureOut(Out):
+    selection_id: str
+    price: PriceText
+    payout_total: MoneyText
+    liability: MoneyText
+
+
+class MarketExposureOut(Out):
+    market_id: str
+    max_liability: MoneyText
+    stakes_total: MoneyText
+    worst_liability: MoneyText
+    selections: list[SelectionExposureOut]
+
+
+class ExposureOut(Out):
+    event_id: str
+    bets_accepted: int
+    bets_pending: int
+    markets: list[MarketExposureOut]
+
+
+class RegisteredOut(Out):
+    account_id: str
+    kyc_status: Literal["pending", "verified", "rejected", "n/a"]
+
+
+class SessionOut(Out):
+    token: str
+    expires_at: Time
+    account_id: str
+    role: Literal["player", "operator", "publisher"]
+
+
+class LimitOut(Out):
+    value: MoneyText | None
+    pending: MoneyText | None
+    pending_effective_at: Time | None
+
+
+class ExclusionStateOut(Out):
+    until: Time | None
+    permanent: bool
+    active: bool
+
+
+class AccountOut(Out):
+    account_id: str
+    username: str
+    role: Literal["player", "operator", "publisher"]
+    jurisdiction: str
+    status: Literal["open", "closed"]
+    kyc_status: Literal["pending", "verified", "rejected", "n/a"]
+    exclusion: ExclusionStateOut
+    limits: dict[str, LimitOut]
+
+
+class WalletOut(Out):
+    balance: MoneyText
+    reserved: MoneyText
+    currency: str
+    held_for_review: MoneyText
+    debt: MoneyText
+
+
+class ReceiptOut(Out):
+    operation_id: str
+    kind: str
+    status: Literal["completed", "pending_review"]
+    amount: MoneyText
+    available: MoneyText
+    at: Time
+    replayed: bool
+
+
+class LimitChangeOut(Out):
+    limit: str
+    value: MoneyText | None
+    immediate: bool
+    effective_at: Time
+
+
+class LimitChangesOut(Out):
+    changes: list[LimitChangeOut]
+
+
+class ExclusionOut(Out):
+    period: Literal["3m", "6m", "1y", "5y", "permanent"]
+    until: Time | None
+    permanent: bool
+
+
+class StatementOut(Out):
+    month: str
+    currency: str
+    deposits: MoneyText
+    withdrawals: MoneyText
+    stakes: MoneyText
+    returns: MoneyText
+    net_result: MoneyText
+    opening_balance: MoneyText
+    closing_balance: MoneyText
+    entries: int
+
+
+class ReviewOut(Out):
+    review_id: str
+    kind: Literal["kyc", "deposit", "withdrawal"]
+    account_id: str
+    op_id: str | None
+    created_at: Time
+    amount: MoneyText | None = None
+
+
+class ReviewList(Out):
+    items: list[ReviewOut]
+
+
+class ReviewDecisionOut(Out):
+    review_id: str
+    decision: Literal["approve", "reject"]
+    reason: str
+    decided_by: str
+
+
+class KycOut(Out):
+    account_id: str
+    kyc_status: Literal["pending", "verified", "rejected", "n/a"]
+    reason: str
+
+
+class MediaTierOut(Out):
+    account_id: str
+    tier: Literal["webrtc", "ll-hls", "hls", "hls-delayed"]
+
+
+class ChainOut(Out):
+    event_id: str
+    entries: int
+
+
+class AuditOut(Out):
+    ok: bool
+    checked: list[ChainOut]
+    first_bad: str | None = None
+
+
+class HealthOut(Out):
+    status: Literal["ok"]
+    checks: dict[str, str]
+
+
+class LiveOut(Out):
+    status: Literal["alive"]

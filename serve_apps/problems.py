@@ -1,8 +1,9 @@
-"""One place that turns domain errors into RFC 9457 problem+json answers.
+"""The one place where errors become HTTP: RFC 9457 problem+json answers with stable codes.
 
-Every refusal the platform gives has a stable machine ``code``: the betting errors of the
-event book (``actors.errors``), the wallet/account errors (``storage.errors``), request
-validation (``VALIDATION_ERROR``) and the edge's own (auth, overload, unknown routes).
+``STATUS`` maps every error code to its HTTP status, for every route (media included). The
+domain's errors (``domain.errors``) carry a code and facts, never a status; the edge's own
+codes (unknown routes, oversized bodies, validation, bugs) are listed here too. Ray wraps an
+error raised inside an actor; ``unwrap`` takes the domain error back out, here and nowhere else.
 """
 
 from __future__ import annotations
@@ -15,85 +16,118 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from actors.errors import BettingError
-from storage.errors import WalletError
+from domain import errors
+from domain.errors import DomainError
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://inplay.dev/problems/"
 
+STATUS: dict[str, int] = {
+    # the event book
+    "UNKNOWN_EVENT": 404, "UNKNOWN_MARKET": 404, "UNKNOWN_SELECTION": 404, "UNKNOWN_BET": 404,
+    "MARKET_SUSPENDED": 423, "MARKET_CLOSED": 409, "PRICE_CHANGED": 409, "SCORE_CHANGED": 409,
+    "LIABILITY_LIMIT": 409, "STAKE_ABOVE_MAX": 409, "PAYOUT_ABOVE_MAX": 409,
+    "INVALID_ODDS": 422, "EVENT_EXISTS": 409, "INVALID_TRANSITION": 409, "INVALID_EVENT": 422,
+    # requests in general
+    "INVALID_AMOUNT": 422, "IDEMPOTENCY_KEY_REUSED": 422, "VALIDATION_ERROR": 422,
+    "UNAVAILABLE": 503, "OVERLOADED": 503,
+    # wallets, accounts, protection
+    "INSUFFICIENT_FUNDS": 402, "SELF_EXCLUDED": 403, "LIMIT_EXCEEDED": 403,
+    "DEPOSIT_LIMIT": 403, "KYC_REQUIRED": 403, "JURISDICTION_BLOCKED": 403,
+    "ACCOUNT_CLOSED": 403, "RATE_LIMITED": 429, "UNKNOWN_ACCOUNT": 404,
+    "UNKNOWN_OPERATION": 404, "ALREADY_DECIDED": 409, "UNDERAGE": 422,
+    "BAD_CREDENTIALS": 401, "USERNAME_TAKEN": 409, "UNKNOWN_REVIEW": 404,
+    # who may do what
+    "UNAUTHENTICATED": 401, "FORBIDDEN": 403, "IDEMPOTENCY_KEY_REQUIRED": 422,
+    # media
+    "MEDIA_NOT_LIVE": 404, "MEDIA_SESSION_NOT_FOUND": 404, "MEDIA_BAD_OFFER": 400,
+    "MEDIA_FILE_NOT_FOUND": 404, "MEDIA_TIER_FORBIDDEN": 403, "MEDIA_PUBLISHER_ONLY": 403,
+    "MEDIA_NOT_SDP": 415, "MEDIA_UNAVAILABLE": 503,
+    # the edge's own
+    "NOT_FOUND": 404, "METHOD_NOT_ALLOWED": 405, "PAYLOAD_TOO_LARGE": 413,
+    "INTERNAL_ERROR": 500, "HTTP_ERROR": 400, "NOT_IMPLEMENTED": 501,
+}
+# a code nobody mapped is a bug: answered 500, never guessed
+UNMAPPED_STATUS = 500
 
-class Problem(Exception):
-    """An error raised at the edge itself (auth, roles, overload, bad headers)."""
 
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail, self.extra = status, code, detail, extra
+def status_of(code: str) -> int:
+    return STATUS.get(code, UNMAPPED_STATUS)
 
 
-def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+def title_of(code: str) -> str:
+    cls = errors.ERRORS_BY_CODE.get(code)
+    return cls.title if cls is not None else code.replace("_", " ").capitalize()
+
+
+def problem_body(code: str, detail: str, status: int | None = None, **facts: Any
+                 ) -> dict[str, Any]:
+    """The problem+json body of an error code, with the facts that help the client."""
     return {
         "type": TYPE_BASE + code.lower().replace("_", "-"),
-        "title": code.replace("_", " ").capitalize(),
-        "status": status,
+        "title": title_of(code),
+        "status": status or status_of(code),
         "code": code,
         "detail": detail,
-        **{k: _jsonable(v) for k, v in extra.items()},
+        **{k: _jsonable(v) for k, v in facts.items()},
     }
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    if isinstance(value, str | int | float | bool) or value is None:
         return value
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return str(value)
 
 
-def problem_response(
-    status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
-) -> JSONResponse:
-    return JSONResponse(
-        problem_body(status, code, detail, **extra),
-        status_code=status,
-        media_type=PROBLEM_JSON,
-        headers=headers,
-    )
+def problem_response(code: str, detail: str, headers: dict[str, str] | None = None,
+                     status: int | None = None, **facts: Any) -> JSONResponse:
+    """The answer for ``code``; 429/503 carry ``Retry-After`` when the facts say when.
 
-
-def from_exception(exc: Exception) -> JSONResponse:
-    """The problem answer for any domain or edge error."""
-    if isinstance(exc, Problem):
-        return _with_retry(exc.status, exc.code, exc.detail, exc.extra)
-    if isinstance(exc, BettingError):
-        return _with_retry(exc.status, exc.code, exc.detail, exc.extra)
-    if isinstance(exc, WalletError):
-        return _with_retry(exc.status, exc.code, exc.detail, dict(exc.extra))
-    raise exc
-
-
-def _with_retry(status: int, code: str, detail: str, extra: dict[str, Any]) -> JSONResponse:
-    headers = None
-    retry = extra.get("retry_after_s")
+    ``status`` is only for the edge's own HTTP errors (Starlette's 404/405/...).
+    """
+    status = status or status_of(code)
+    retry = facts.get("retry_after_s")
     if status in (429, 503) and retry is not None:
-        headers = {"Retry-After": str(max(1, round(float(retry) + 0.499)))}
-    return problem_response(status, code, detail, headers=headers, **extra)
+        headers = {**(headers or {}), "Retry-After": str(max(1, round(float(retry) + 0.499)))}
+    if status == UNMAPPED_STATUS and code not in STATUS:
+        log.error("error code %s has no HTTP status: answered 500", code)
+    return JSONResponse(problem_body(code, detail, status, **facts), status_code=status,
+                        media_type=PROBLEM_JSON, headers=headers)
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The domain error inside Ray's wrapper (an actor raised it), or ``exc`` itself."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, DomainError):
+        return cause
+    return exc
+
+
+def from_exception(exc: BaseException) -> JSONResponse:
+    """The problem answer for any domain error (re-raises anything else)."""
+    found = unwrap(exc)
+    if isinstance(found, DomainError):
+        return problem_response(found.code, found.detail, **found.facts)
+    raise exc
 
 
 def internal_error(exc: BaseException) -> JSONResponse:
     """The answer to a bug or an unexpected outage (logged with its traceback)."""
+    found = unwrap(exc)
+    if isinstance(found, DomainError):
+        return from_exception(found)
     log.exception("unhandled error", exc_info=exc)
-    return problem_response(500, "INTERNAL_ERROR",
+    return problem_response("INTERNAL_ERROR",
                             "an unexpected error; nothing was confirmed by this request")
 
 
-def problem_from_error_dict(error: dict[str, Any]) -> JSONResponse:
-    """An error that crossed a process boundary as ``{"code", "status", "detail", ...}``."""
-    extra = {k: v for k, v in error.items() if k not in ("code", "status", "detail")}
-    return _with_retry(int(error["status"]), str(error["code"]), str(error["detail"]), extra)
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
 
 
 def install(app: FastAPI) -> None:
@@ -104,34 +138,35 @@ def install(app: FastAPI) -> None:
 
     async def validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = [
+        found = [
             {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
             for e in exc.errors()
         ]
-        code = _validation_code(errors)
-        detail = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors)
-        return problem_response(422, code, detail or "invalid request", errors=errors)
+        detail = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in found)
+        return problem_response(validation_code(found), detail or "invalid request",
+                                errors=found)
 
     async def http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}.get(
-            exc.status_code, "HTTP_ERROR")
-        return problem_response(exc.status_code, code, str(exc.detail))
+        code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+        return problem_response(code, str(exc.detail), headers=dict(exc.headers or {}),
+                                status=exc.status_code)
 
     async def internal(_: Request, exc: Exception) -> JSONResponse:
         return internal_error(exc)
 
-    for cls in (Problem, BettingError, WalletError):
-        app.add_exception_handler(cls, domain)
+    app.add_exception_handler(DomainError, domain)
     app.add_exception_handler(Exception, internal)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)
 
 
-def _validation_code(errors: list[dict[str, Any]]) -> str:
+def validation_code(found: list[dict[str, Any]]) -> str:
     """Price and money fields keep their domain codes even when pydantic catches them."""
-    for error in errors:
+    for error in found:
         field = str(error["loc"][-1]) if error["loc"] else ""
+        if field.lower() == "idempotency-key":
+            return "IDEMPOTENCY_KEY_REQUIRED"
         if field == "price" or field.startswith("prices"):
             return "INVALID_ODDS"
         if field in ("stake", "amount") or field.startswith(("deposit_", "loss_", "stake_")):

@@ -32,9 +32,11 @@ from typing import Any
 
 import ray
 
-from actors.book import Book, PlaceBet, market_spec
-from actors.book_events import EventCreated, OddsPolicy, encode
 from actors.event_actor import ActorConfig, load_book, remote_event_actor
+from domain.bets import PlaceBet
+from domain.book import Book, market_spec
+from domain.codec import encode
+from domain.events import EventCreated, OddsPolicy
 from storage.embedded import EmbeddedRedis, bundled_jemalloc
 from storage.journal import GENESIS, AsyncJournal, Entry, take_epoch
 from storage.redis_client import async_client, sync_client
@@ -134,7 +136,7 @@ async def build_journal(url: str, event_id: str, entries: int, snapshot_every: i
         book.index.clear()
         snap = None
         if snapshot_every and seq + n - last_snap >= snapshot_every:
-            from actors.book import state_to_dict
+            from domain.codec import state_to_dict
 
             snap = state_to_dict(book.state)
             last_snap = seq + n

@@ -33,12 +33,11 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from actors.protection import ManualClock
-from cluster.config import Settings
-from cluster.security import PasswordHasher, ScryptParams
+from domain.clock import ManualClock
+from domain.identity import PasswordHasher, ScryptParams
 from storage.accounts import Accounts
 from storage.embedded import EmbeddedRedis, bundled_jemalloc
-from storage.wallet import Wallet
+from storage.wallet import Wallet, WalletConfig
 
 RESULTS = Path(__file__).with_name("results") / "wallet.json"
 TRIVIAL = "return redis.call('INCR', KEYS[1])"
@@ -109,11 +108,9 @@ def _rss_mb(pid: int) -> float:
 async def bench(args: argparse.Namespace, url: str, server_pid: int) -> dict[str, Any]:
     """Run the measurements against ``url`` (served by ``server_pid``); return the report."""
     client = aioredis.from_url(url, max_connections=args.concurrency + 8)
-    settings = Settings(home=Path(tempfile.mkdtemp(prefix="inplay-bench-")),
-                        idempotency_ttl_s=86_400)
     clock = ManualClock(time.time())
-    wallet = Wallet(client, settings, clock)
-    accounts = Accounts(client, settings, clock, hasher=PasswordHasher(ScryptParams(n=2**8)))
+    wallet = Wallet(client, WalletConfig(idempotency_ttl_s=86_400), clock)
+    accounts = Accounts(client, clock=clock, hasher=PasswordHasher(ScryptParams(n=2**8)))
     ids = await _fund(wallet, accounts, args.accounts)
     sha = await client.script_load(TRIVIAL)
     pairs, raw, single, cpu_per_pair = [], [], [], []

@@ -16,38 +16,37 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any, Protocol
 
-import orjson
 import redis.asyncio as aioredis
 
-from actors import protection as rules
-from actors.protection import Clock, ExclusionPeriod, LimitName, LimitState
-from cluster.config import Settings
-from cluster.security import PasswordHasher, Role
-from storage.errors import (
+from domain.clock import Clock, ms, rfc3339, utc
+from domain.errors import (
     BadCredentials,
     Underage,
     UnknownAccount,
     UsernameTaken,
     ValidationFailed,
 )
-from storage.wallet import LuaScripts, acct_key
+from domain.identity import KycStatus, PasswordHasher, Role
+from domain.jurisdiction import ADULT_AGE, age_on, is_iso_country
+from domain.limits import (
+    PERMANENT_UNTIL_MS,
+    ExclusionPeriod,
+    LimitChange,
+    LimitName,
+    LimitState,
+    exclusion_end_ms,
+    plan_limit_change,
+)
+from domain.money import from_cents, to_cents
+from storage.keys import acct_key, username_key
+from storage.scripts import SCRIPTS, ScriptRunner, json_reply
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 MIN_PASSWORD_LEN = 8
 MAX_PASSWORD_LEN = 256
 _LIMIT_CAS_RETRIES = 20
-
-
-class KycStatus(StrEnum):
-    """Identity verification state; only ``verified`` accounts can bet."""
-
-    PENDING = "pending"
-    VERIFIED = "verified"
-    REJECTED = "rejected"
-    NOT_APPLICABLE = "n/a"  # operator and publisher principals
 
 
 @dataclass(frozen=True)
@@ -176,12 +175,7 @@ def _parse_dob(value: date | str) -> date:
 
 
 def _limit_cents(value: Decimal | str | int | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return rules.to_cents(value)
-    except rules.InvalidAmount as exc:
-        raise ValidationFailed(str(exc), field="limits") from exc
+    return None if value is None else to_cents(value)
 
 
 def _limit_states(raw: Mapping[str, str]) -> dict[LimitName, LimitState]:
@@ -207,19 +201,33 @@ def _stored(state: LimitState) -> list[str]:
     return [current, pending, str(state.pending_at_ms)]
 
 
+@dataclass(frozen=True)
+class AccountsConfig:
+    """What the accounts need of the platform's settings."""
+
+    # a loosened limit binds only after this long (7 days is common practice)
+    cooling_off_s: int = 7 * 24 * 3600
+    # how long a decision id is remembered for an idempotent replay
+    decision_ttl_s: int = 7 * 24 * 3600
+
+
+_SET_LIMITS, _SELF_EXCLUDE = SCRIPTS["set_limits"], SCRIPTS["self_exclude"]
+_KYC_DECIDE = SCRIPTS["kyc_decide"]
+
+
 class Accounts:
     """Async account service over ``redis.asyncio``; shares the wallet's key slots."""
 
-    def __init__(self, client: aioredis.Redis, settings: Settings, clock: Clock = time.time,
-                 hasher: PasswordHasher | None = None) -> None:
+    def __init__(self, client: aioredis.Redis, config: AccountsConfig | None = None,
+                 clock: Clock = time.time, hasher: PasswordHasher | None = None) -> None:
         self.redis = client
-        self.settings = settings
+        self.config = config or AccountsConfig()
         self.clock = clock
         self.hasher = hasher or PasswordHasher()
-        self.scripts = LuaScripts(client)
+        self.scripts = ScriptRunner(client)
 
     def _now_ms(self) -> int:
-        return rules.ms(self.clock())
+        return ms(self.clock())
 
     # --- registration and login ------------------------------------------------------
 
@@ -231,8 +239,8 @@ class Accounts:
         """
         jurisdiction = self._check_registration(username, password, jurisdiction)
         dob = _parse_dob(date_of_birth)
-        today = rules.utc(self._now_ms()).date()
-        if rules.age_on(dob, today) < rules.ADULT_AGE:
+        today = utc(self._now_ms()).date()
+        if age_on(dob, today) < ADULT_AGE:
             raise Underage("players must be 18 or older")
         fields = {"jur": jurisdiction, "dob": dob.isoformat(), "kyc": KycStatus.PENDING.value}
         account_id = await self._create(username, password, Role.PLAYER, fields)
@@ -247,7 +255,7 @@ class Accounts:
             raise ValidationFailed(f"password: {MIN_PASSWORD_LEN}–{MAX_PASSWORD_LEN} characters",
                                    field="password")
         code = (jurisdiction or "").upper()
-        if not rules.is_iso_country(code):
+        if not is_iso_country(code):
             raise ValidationFailed("jurisdiction must be an ISO 3166 alpha-2 code",
                                    field="jurisdiction")
         return code
@@ -262,19 +270,20 @@ class Accounts:
         # the record first, then the name: a crash in between leaves an unreachable record,
         # never a name pointing at nothing
         await self.redis.hset(acct_key(account_id, "acct"), mapping=record)  # type: ignore[misc]
-        if not await self.redis.set(self._name_key(username), account_id, nx=True):
+        if not await self.redis.set(username_key(username), account_id, nx=True):
             await self.redis.delete(acct_key(account_id, "acct"))
             raise UsernameTaken("that username is taken", field="username")
         return account_id
 
-    @staticmethod
-    def _name_key(username: str) -> str:
-        return f"username:{username.lower()}"
+    async def account_id_of(self, username: str) -> str | None:
+        """The account id registered under ``username``, if any."""
+        raw = await self.redis.get(username_key(username))
+        return None if raw is None else _s(raw)
 
     async def authenticate(self, username: str, password: str) -> Account:
         """The account for these credentials; BadCredentials for an unknown user or a wrong
         password alike (an unknown user is checked against a dummy hash: same time)."""
-        raw_id = await self.redis.get(self._name_key(username or ""))
+        raw_id = await self.redis.get(username_key(username or ""))
         account_id = _s(raw_id) if raw_id is not None else None
         stored = None
         if account_id is not None:
@@ -318,9 +327,9 @@ class Accounts:
             jurisdiction=f.get("jur", ""),
             date_of_birth=date.fromisoformat(f["dob"]) if f.get("dob") else None,
             status=f["status"], kyc_status=KycStatus(f.get("kyc", "pending")),
-            kyc_reason=f.get("kyc_reason", ""), created_at=rules.utc(int(f["created_at"])),
-            excluded_until=rules.utc(until_ms) if active else None,
-            exclusion_permanent=active and until_ms >= rules.PERMANENT_UNTIL_MS,
+            kyc_reason=f.get("kyc_reason", ""), created_at=utc(int(f["created_at"])),
+            excluded_until=utc(until_ms) if active else None,
+            exclusion_permanent=active and until_ms >= PERMANENT_UNTIL_MS,
             limits=self._limit_views(limits),
         )
 
@@ -331,9 +340,9 @@ class Accounts:
             value = state.effective(now)
             waiting = state.pending_at_ms is not None and state.pending_at_ms > now
             views[name.value] = LimitView(
-                value=None if value is None else rules.from_cents(value),
-                pending=rules.from_cents(state.pending) if waiting and state.pending else None,
-                pending_effective_at=rules.rfc3339(rules.utc(state.pending_at_ms))
+                value=None if value is None else from_cents(value),
+                pending=from_cents(state.pending) if waiting and state.pending else None,
+                pending_effective_at=rfc3339(utc(state.pending_at_ms))
                 if waiting and state.pending_at_ms else None,
                 has_pending=waiting,
             )
@@ -342,21 +351,28 @@ class Accounts:
     # --- KYC -------------------------------------------------------------------------
 
     async def decide_kyc(self, account_id: str, status: KycStatus | str, reason: str,
-                         operator: str) -> Account:
-        """Set KYC to verified/rejected with the reason and who decided (kept in a log)."""
-        status = KycStatus(status)
+                         operator: str, decision_id: str = "") -> Account:
+        """Set KYC to verified/rejected with the reason and who decided, atomically with its
+        entry in the account's KYC log.
+
+        ``decision_id`` makes the decision idempotent (a review id, say): the same decision
+        again changes nothing, the other one is refused ``ALREADY_DECIDED``.
+        """
+        try:
+            status = KycStatus(status)
+        except ValueError as exc:
+            raise ValidationFailed("status must be verified, rejected or pending") from exc
         if status not in (KycStatus.VERIFIED, KycStatus.REJECTED, KycStatus.PENDING):
             raise ValidationFailed("status must be verified, rejected or pending")
         if not reason:
             raise ValidationFailed("a KYC decision needs a reason", field="reason")
-        await self._require(account_id)
-        now = str(self._now_ms())
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(acct_key(account_id, "acct"), mapping={
-                "kyc": status.value, "kyc_reason": reason, "kyc_by": operator, "kyc_at": now})
-            pipe.xadd(acct_key(account_id, "kyc"), {
-                "status": status.value, "reason": reason, "by": operator, "ts": now})
-            await pipe.execute()
+        keys, args = _KYC_DECIDE.call(
+            {"acct": acct_key(account_id, "acct"), "kyc_log": acct_key(account_id, "kyc"),
+             "decided": acct_key(account_id, f"kyc_decided:{decision_id}")},
+            {"status": status.value, "reason": reason, "operator": operator,
+             "now": self._now_ms(), "decision_id": decision_id,
+             "ttl": self.config.decision_ttl_s})
+        json_reply(await self.scripts.run(_KYC_DECIDE, keys, args))
         return await self.get(account_id)
 
     async def kyc_history(self, account_id: str) -> list[dict[str, str]]:
@@ -405,14 +421,16 @@ class Accounts:
             raw = await self.redis.hgetall(acct_key(account_id, "limits"))  # type: ignore[misc]
             stored = {_s(k): _s(v) for k, v in raw.items()}
             states, now = _limit_states(stored), self._now_ms()
-            plans = [rules.plan_limit_change(name, states[name], cents, now,
-                                             self.settings.cooling_off_s)
+            plans = [plan_limit_change(name, states[name], cents, now,
+                                       self.config.cooling_off_s)
                      for name, cents in requested.items()]
-            args: list[str] = [stored.get("ver", "0")]
+            fields: list[str] = []
             for plan in plans:
-                args += [plan.name.value, *_stored(plan.state)]
-            keys = [acct_key(account_id, "acct"), acct_key(account_id, "limits")]
-            reply = await self.scripts.call_json("set_limits", keys, args)
+                fields += [plan.name.value, *_stored(plan.state)]
+            keys, args = _SET_LIMITS.call(
+                {"acct": acct_key(account_id, "acct"), "limits": acct_key(account_id, "limits")},
+                {"expected_ver": stored.get("ver", "0")}, fields)
+            reply = json_reply(await self.scripts.run(_SET_LIMITS, keys, args))
             if not reply.get("retry"):
                 return [self._change_result(p) for p in plans]
         raise ValidationFailed("limits are changing concurrently; try again")
@@ -429,10 +447,10 @@ class Accounts:
         return out
 
     @staticmethod
-    def _change_result(plan: rules.LimitChange) -> LimitChangeResult:
-        value = None if plan.requested is None else rules.from_cents(plan.requested)
+    def _change_result(plan: LimitChange) -> LimitChangeResult:
+        value = None if plan.requested is None else from_cents(plan.requested)
         return LimitChangeResult(plan.name.value, value, plan.immediate,
-                                 rules.rfc3339(rules.utc(plan.effective_at_ms)))
+                                 rfc3339(utc(plan.effective_at_ms)))
 
     async def self_exclude(self, account_id: str, period: ExclusionPeriod | str) -> Exclusion:
         """Exclude at once (checked by every reserve); it can be extended, never shortened."""
@@ -441,13 +459,15 @@ class Accounts:
         except ValueError as exc:
             raise ValidationFailed("period must be 3m, 6m, 1y, 5y or permanent") from exc
         now = self._now_ms()
-        until = rules.exclusion_end_ms(period, now)
-        keys = [acct_key(account_id, "acct"), acct_key(account_id, "bal")]
-        reply = await self.scripts.call_json("self_exclude", keys, [until, period.value, now])
+        until = exclusion_end_ms(period, now)
+        keys, args = _SELF_EXCLUDE.call(
+            {"acct": acct_key(account_id, "acct"), "bal": acct_key(account_id, "bal")},
+            {"until_ms": until, "period": period.value, "now": now})
+        reply = json_reply(await self.scripts.run(_SELF_EXCLUDE, keys, args))
         until_ms = int(reply["until_ms"])
-        permanent = until_ms >= rules.PERMANENT_UNTIL_MS
-        end = None if permanent else rules.utc(until_ms)
-        return Exclusion(period, end, rules.rfc3339(end) if end else None, int(reply["seq"]))
+        permanent = until_ms >= PERMANENT_UNTIL_MS
+        end = None if permanent else utc(until_ms)
+        return Exclusion(period, end, rfc3339(end) if end else None, int(reply["seq"]))
 
     async def close(self, account_id: str) -> Account:
         """Close the account: no more deposits or bets; the player may still withdraw."""
@@ -459,20 +479,3 @@ class Accounts:
     async def _require(self, account_id: str) -> None:
         if not await self.redis.exists(acct_key(account_id, "acct")):
             raise UnknownAccount(f"no account {account_id}")
-
-
-def account_json(account: Account) -> bytes:
-    """``GET /v1/me`` body for an account (money as strings, times RFC 3339)."""
-    return orjson.dumps({
-        "account_id": account.account_id, "username": account.username,
-        "role": account.role.value, "jurisdiction": account.jurisdiction,
-        "status": account.status, "kyc_status": account.kyc_status.value,
-        "exclusion": {"until": rules.rfc3339(account.excluded_until)
-                      if account.excluded_until and not account.exclusion_permanent else None,
-                      "permanent": account.exclusion_permanent,
-                      "active": account.excluded_until is not None},
-        "limits": {name: {"value": None if v.value is None else str(v.value),
-                          "pending": None if v.pending is None else str(v.pending),
-                          "pending_effective_at": v.pending_effective_at}
-                   for name, v in account.limits.items()},
-    })

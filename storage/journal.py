@@ -25,41 +25,13 @@ from typing import Any, cast
 import orjson
 import redis
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+from storage.keys import EventKeys
+from storage.scripts import SCRIPTS, ScriptRunner, sha
 
 GENESIS = "0" * 64
-
-APPEND_LUA = """
-local current = redis.call('GET', KEYS[1])
-if current ~= ARGV[1] then
-  return redis.error_reply('FENCED epoch ' .. tostring(current) .. ' replaced ' .. ARGV[1])
-end
-local seq = tonumber(redis.call('HGET', KEYS[3], 'seq') or '0')
-if seq ~= tonumber(ARGV[2]) then
-  return redis.error_reply('SEQ_CONFLICT head is ' .. seq .. ' not ' .. ARGV[2])
-end
-local n = tonumber(ARGV[3])
-local i = 4
-local records = {}
-for k = 1, n do
-  seq = seq + 1
-  redis.call('XADD', KEYS[2], seq .. '-0', 'e', ARGV[i], 'h', ARGV[i + 1])
-  if ARGV[i + 2] ~= '' then
-    records[#records + 1] = ARGV[i + 2]
-    records[#records + 1] = ARGV[i]
-  end
-  i = i + 3
-end
-if #records > 0 then
-  for j = 1, #records, 512 do
-    redis.call('HSET', KEYS[4], unpack(records, j, math.min(j + 511, #records)))
-  end
-end
-redis.call('HSET', KEYS[3], 'seq', seq, 'hash', ARGV[i], 'epoch', ARGV[1])
-if ARGV[i + 1] ~= '' then
-  redis.call('SET', KEYS[5], ARGV[i + 1])
-end
-return seq
-"""
+APPEND = SCRIPTS["journal_append"]
 
 
 class JournalError(RuntimeError):
@@ -76,37 +48,6 @@ class SeqConflict(JournalError):
 
 class ChainBroken(JournalError):
     """An entry's hash does not follow from its predecessor: the journal was tampered with."""
-
-
-@dataclass(frozen=True)
-class JournalKeys:
-    event_id: str
-
-    def _key(self, suffix: str) -> str:
-        return f"{{ev:{self.event_id}}}:{suffix}"
-
-    @property
-    def journal(self) -> str:
-        return self._key("journal")
-
-    @property
-    def head(self) -> str:
-        return self._key("head")
-
-    @property
-    def epoch(self) -> str:
-        return self._key("epoch")
-
-    @property
-    def snapshot(self) -> str:
-        return self._key("snap")
-
-    @property
-    def bets(self) -> str:
-        return self._key("bets")
-
-    def append_keys(self) -> list[str]:
-        return [self.epoch, self.journal, self.head, self.bets, self.snapshot]
 
 
 def chain_hash(previous: str, payload: bytes) -> str:
@@ -153,11 +94,14 @@ class AsyncJournal:
         wait_timeout_ms: int = 100,
     ) -> None:
         self.client = client
-        self.keys = JournalKeys(event_id)
+        self.keys = EventKeys(event_id)
         self.epoch = epoch
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
-        self._script = client.register_script(APPEND_LUA)
+        self._runner = ScriptRunner(client)
+        self._key_map = {"epoch": self.keys.epoch, "journal": self.keys.journal,
+                         "head": self.keys.head, "bets": self.keys.bets,
+                         "snapshot": self.keys.snapshot}
 
     async def append(
         self,
@@ -170,29 +114,38 @@ class AsyncJournal:
 
         ``snapshot`` is the state after these entries; it is stored with the same write.
         """
-        args: list[Any] = [self.epoch, seq, len(entries)]
+        rest: list[Any] = []
         digest = prev_hash
         for entry in entries:
             digest = chain_hash(digest, entry.payload)
-            args += [entry.payload, digest, entry.bet_id]
+            rest += [entry.payload, digest, entry.bet_id]
         snap = b""
         if snapshot is not None:
             snap = orjson.dumps({"seq": seq + len(entries), "hash": digest, "state": snapshot})
-        args += [digest, snap]
+        rest += [digest, snap]
+        keys, args = APPEND.call(self._key_map,
+                                 {"epoch": self.epoch, "seq": seq, "count": len(entries)}, rest)
         try:
             if self.wait_replicas:
-                new_seq = await self._append_and_wait(args)
+                new_seq = await self._append_and_wait(keys, args)
             else:
-                new_seq = await self._script(keys=self.keys.append_keys(), args=args)
+                new_seq = await self._runner.run(APPEND, keys, args)
         except redis.ResponseError as exc:
             raise _error(exc) from exc
         return int(new_seq), digest
 
-    async def _append_and_wait(self, args: list[Any]) -> int:
-        async with self.client.pipeline(transaction=False) as pipe:
-            await self._script(keys=self.keys.append_keys(), args=args, client=pipe)
-            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
-            new_seq, acked = await cast(Awaitable[list[Any]], pipe.execute())
+    async def _append_and_wait(self, keys: list[str], args: list[Any]) -> int:
+        for attempt in range(2):
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.evalsha(sha(APPEND), len(keys), *keys, *args)
+                pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+                try:
+                    new_seq, acked = await cast(Awaitable[list[Any]], pipe.execute())
+                    break
+                except NoScriptError:
+                    if attempt:
+                        raise
+                    await self.client.script_load(APPEND.source())
         if int(acked) < self.wait_replicas:
             raise JournalError(f"only {acked} of {self.wait_replicas} replicas acknowledged")
         return int(new_seq)
@@ -207,14 +160,14 @@ class AsyncJournal:
 
 def take_epoch(client: redis.Redis, event_id: str) -> int:
     """Fence out every earlier incarnation: from now on only this epoch may append."""
-    return int(cast(int, client.incr(JournalKeys(event_id).epoch)))
+    return int(cast(int, client.incr(EventKeys(event_id).epoch)))
 
 
 def read_journal(
     client: redis.Redis, event_id: str, after: int = 0, chunk: int = 10_000
 ) -> Iterator[tuple[int, bytes, str]]:
     """Entries with seq > ``after``, in order, as (seq, payload, hash)."""
-    key = JournalKeys(event_id).journal
+    key = EventKeys(event_id).journal
     start = f"{after + 1}-0"
     while True:
         rows = cast(list[Any], client.xrange(key, min=start, max="+", count=chunk))
@@ -228,7 +181,7 @@ def read_journal(
 
 def recover(client: redis.Redis, event_id: str, use_snapshot: bool = True) -> Recovered:
     """The latest snapshot (if any) and the verified journal after it."""
-    keys = JournalKeys(event_id)
+    keys = EventKeys(event_id)
     snapshot = None
     seq, digest = 0, GENESIS
     if use_snapshot:

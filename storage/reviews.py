@@ -1,22 +1,44 @@
 """The operator review queue: KYC checks and held deposits/withdrawals awaiting a decision.
 
-The decisions themselves (with reasons) are kept by the accounts and wallet scripts; this is
-only the queue that lets an operator find what is waiting across accounts.
+The decisions themselves (with reasons) are kept by the accounts and wallet scripts, in the
+account's slot; this is only the queue that lets an operator find what is waiting across
+accounts. An item leaves the queue after its decision is recorded, so a crash in between
+leaves it listed, and deciding it again replays the recorded decision (idempotent).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable
-from typing import Any, cast
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import cast
 
 import orjson
 import redis.asyncio as aioredis
 
-REVIEWS_KEY = "inplay:reviews"
+from storage.keys import REVIEW_QUEUE
 
 
-def review_id(kind: str, account_id: str, op_id: str = "") -> str:
+class ReviewKind(StrEnum):
+    KYC = "kyc"
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """Something waiting for an operator's decision."""
+
+    review_id: str
+    kind: ReviewKind
+    account_id: str
+    op_id: str | None
+    created_at: float
+    amount: str | None = None
+
+
+def review_id(kind: ReviewKind | str, account_id: str, op_id: str = "") -> str:
     return f"{kind}:{account_id}" + (f":{op_id}" if op_id else "")
 
 
@@ -24,20 +46,27 @@ class ReviewQueue:
     def __init__(self, client: aioredis.Redis) -> None:
         self.redis = client
 
-    async def add(self, kind: str, account_id: str, op_id: str = "", **details: Any) -> str:
+    async def add(self, kind: ReviewKind, account_id: str, op_id: str = "",
+                  amount: str | None = None) -> str:
         rid = review_id(kind, account_id, op_id)
-        item = {"review_id": rid, "kind": kind, "account_id": account_id, "op_id": op_id or None,
-                "created_at": time.time(), **{k: str(v) for k, v in details.items()}}
-        await cast(Awaitable[int], self.redis.hset(REVIEWS_KEY, rid, orjson.dumps(item).decode()))
+        item = ReviewItem(rid, kind, account_id, op_id or None, time.time(), amount)
+        await cast(Awaitable[int], self.redis.hset(REVIEW_QUEUE, rid,
+                                                   orjson.dumps(asdict(item)).decode()))
         return rid
 
-    async def list(self) -> list[dict[str, Any]]:
-        raw = await cast(Awaitable[dict[bytes, bytes]], self.redis.hgetall(REVIEWS_KEY))
-        return sorted((orjson.loads(v) for v in raw.values()), key=lambda r: r["created_at"])
+    async def list(self) -> list[ReviewItem]:
+        raw = await cast(Awaitable[dict[bytes, bytes]], self.redis.hgetall(REVIEW_QUEUE))
+        return sorted((_item(v) for v in raw.values()), key=lambda r: r.created_at)
 
-    async def get(self, rid: str) -> dict[str, Any] | None:
-        raw = await cast(Awaitable[bytes | None], self.redis.hget(REVIEWS_KEY, rid))
-        return None if raw is None else dict(orjson.loads(raw))
+    async def get(self, rid: str) -> ReviewItem | None:
+        raw = await cast(Awaitable[bytes | None], self.redis.hget(REVIEW_QUEUE, rid))
+        return None if raw is None else _item(raw)
 
     async def remove(self, rid: str) -> None:
-        await cast(Awaitable[int], self.redis.hdel(REVIEWS_KEY, rid))
+        await cast(Awaitable[int], self.redis.hdel(REVIEW_QUEUE, rid))
+
+
+def _item(raw: bytes) -> ReviewItem:
+    data = orjson.loads(raw)
+    return ReviewItem(data["review_id"], ReviewKind(data["kind"]), data["account_id"],
+                      data.get("op_id") or None, float(data["created_at"]), data.get("amount"))

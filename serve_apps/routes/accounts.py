@@ -2,46 +2,48 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
-import orjson
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
-from serve_apps.deps import Principal, Services, principal, services
-from serve_apps.models import RegisterRequest, SessionRequest
-from storage.accounts import account_json
+from domain.clock import rfc3339_ms
+from serve_apps import docs
+from serve_apps.deps import account_service, principal
+from serve_apps.models import AccountOut, RegisteredOut, RegisterRequest, SessionOut, SessionRequest
+from serve_apps.services import AccountService, Principal
+from serve_apps.views import account_body, json_response
 
 router = APIRouter(tags=["accounts"])
 
 
-@router.post("/v1/accounts", status_code=201)
-async def register(body: RegisterRequest, svc: Services = Depends(services)) -> JSONResponse:
-    """Open a player account; KYC starts ``pending`` (the demo provider verifies it soon)."""
-    account = await svc.accounts.register(
-        body.username, body.password, body.jurisdiction.upper(), body.date_of_birth)
-    if svc.kyc is not None:
-        svc.background(svc.accounts.run_kyc(account.account_id, svc.kyc))
-    return JSONResponse(
-        {"account_id": account.account_id, "kyc_status": account.kyc_status.value},
-        status_code=201)
+@router.post("/v1/accounts", status_code=201, response_model=RegisteredOut,
+             responses=docs.responses(201, 409, 422, ok=RegisteredOut))
+async def register(body: RegisterRequest, accounts: AccountService = Depends(account_service)
+                   ) -> Response:
+    """Open a player account; KYC starts ``pending`` (the demo provider verifies it soon).
+
+    Under 18: 422 ``UNDERAGE``; a taken username: 409 ``USERNAME_TAKEN``.
+    """
+    account = await accounts.register(body.username, body.password, body.jurisdiction,
+                                      body.date_of_birth)
+    return json_response({"account_id": account.account_id,
+                          "kyc_status": account.kyc_status.value}, 201)
 
 
-@router.post("/v1/sessions")
-async def login(body: SessionRequest, svc: Services = Depends(services)) -> dict[str, Any]:
+@router.post("/v1/sessions", response_model=SessionOut,
+             responses=docs.responses(200, 401, 422, ok=SessionOut))
+async def login(body: SessionRequest, accounts: AccountService = Depends(account_service)
+                ) -> Response:
     """A bearer token; the same 401 ``BAD_CREDENTIALS`` for an unknown user or a bad password."""
-    account = await svc.accounts.authenticate(body.username, body.password)
-    issued = svc.signer.issue(account.account_id, account.role, svc.settings.token_ttl_s)
-    expires = datetime.fromtimestamp(issued.claims.expires_at, tz=UTC)
-    return {"token": issued.token, "expires_at": expires.isoformat().replace("+00:00", "Z"),
-            "account_id": account.account_id, "role": account.role.value}
+    session = await accounts.login(body.username, body.password)
+    return json_response({"token": session.token,
+                          "expires_at": rfc3339_ms(session.expires_at),
+                          "account_id": session.account.account_id,
+                          "role": session.account.role.value})
 
 
-@router.get("/v1/me")
-async def me(who: Principal = Depends(principal), svc: Services = Depends(services)
-             ) -> Response:
+@router.get("/v1/me", response_model=AccountOut,
+            responses=docs.responses(200, 401, 404, ok=AccountOut))
+async def me(who: Principal = Depends(principal),
+             accounts: AccountService = Depends(account_service)) -> Response:
     """The account: KYC status, limits (with pending increases), exclusion, jurisdiction."""
-    account = await svc.accounts.get(who.account_id)
-    body = orjson.loads(account_json(account))
-    return JSONResponse(body)
+    return json_response(account_body(await accounts.get(who.account_id)))

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
+from fastapi.responses import Response
 
-from serve_apps.deps import Services, services
+from serve_apps import docs
+from serve_apps.deps import event_service
+from serve_apps.models import EventOut, EventSummaryOut
+from serve_apps.services import EventService
+from serve_apps.views import event_body, json_response, summary_body
 
 router = APIRouter(tags=["events"])
 
 
-@router.get("/v1/events")
-async def list_events(svc: Services = Depends(services)) -> list[dict[str, Any]]:
+@router.get("/v1/events", response_model=list[EventSummaryOut],
+            responses=docs.responses(200, ok=None))
+async def list_events(events: EventService = Depends(event_service)) -> Response:
     """Live and upcoming events: ``[{event_id, name, sport, status, starts_at}]``."""
-    return await svc.catalog.list()
+    return json_response([summary_body(e) for e in await events.listing()])
 
 
-@router.get("/v1/events/{event_id}")
-async def get_event(event_id: str, svc: Services = Depends(services)) -> dict[str, Any]:
+@router.get("/v1/events/{event_id}", response_model=EventOut,
+            responses=docs.responses(200, 404, 422, ok=EventOut))
+async def get_event(event_id: str = docs.path_id("event_id"),
+                    events: EventService = Depends(event_service)) -> Response:
     """The event with its markets, prices and versions, straight from its event actor."""
-    handle = await svc.registry.get(event_id)
-    view: dict[str, Any] = await handle.view.remote()
-    return view
+    return json_response(event_body(await events.view(event_id)))

@@ -6,52 +6,32 @@ nothing else, so a load balancer does not restart replicas because Redis is away
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
-from serve_apps.deps import Services, services
+from serve_apps import docs
+from serve_apps.deps import readiness
+from serve_apps.models import HealthOut, LiveOut
 from serve_apps.problems import problem_response
+from serve_apps.services import Readiness
+from serve_apps.views import json_response
 
 router = APIRouter(tags=["health"])
-SWEEPER_NAME = "saga-sweeper"
 
 
-async def _redis(svc: Services) -> str:
-    await asyncio.wait_for(svc.redis.ping(), timeout=2)
-    info: dict[str, Any] = await asyncio.wait_for(svc.redis.info("persistence"), timeout=2)
-    if info.get("loading"):
-        return "loading its data"
-    return "ok"
-
-
-async def _sweeper() -> str:
-    import ray
-
-    handle = await asyncio.to_thread(ray.get_actor, SWEEPER_NAME, namespace="inplay")
-    alive: bool = await asyncio.wait_for(handle.ping.remote(), timeout=3)
-    return "ok" if alive else "not sweeping"
-
-
-@router.get("/healthz")
-async def healthz(svc: Services = Depends(services)) -> JSONResponse:
+@router.get("/healthz", response_model=HealthOut,
+            responses=docs.responses(200, 503, ok=HealthOut))
+async def healthz(ready: Readiness = Depends(readiness)) -> Response:
     """Redis reachable and loaded, Ray reachable, the saga sweeper alive."""
-    checks: dict[str, str] = {}
-    for name, probe in (("redis", _redis(svc)), ("sweeper", _sweeper())):
-        try:
-            checks[name] = await probe
-        except Exception as exc:
-            checks[name] = f"{type(exc).__name__}: {exc}"[:200]
+    checks = await ready.checks()
     if all(v == "ok" for v in checks.values()):
-        return JSONResponse({"status": "ok", "checks": checks})
+        return json_response({"status": "ok", "checks": checks})
     bad = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
-    return problem_response(503, "UNAVAILABLE", f"not ready to take bets ({bad})",
-                            checks=checks)
+    return problem_response("UNAVAILABLE", f"not ready to take bets ({bad})", checks=checks)
 
 
-@router.get("/livez")
-async def livez() -> dict[str, str]:
+@router.get("/livez", response_model=LiveOut,
+            responses=docs.responses(200, ok=LiveOut))
+async def livez() -> Response:
     """This replica answers; nothing behind it is checked (that is ``/healthz``)."""
-    return {"status": "alive"}
+    return json_response({"status": "alive"})

@@ -2,202 +2,202 @@
 
 from __future__ import annotations
 
-import asyncio
-import secrets
-from typing import Any
-
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
-from actors.book import market_spec
-from actors.book_events import EventCreated
-from serve_apps.deps import Principal, Services, operator, services
+from domain import errors
+from domain.events import EventStatus, MarketStatus
+from domain.identity import KycStatus
+from media.playlist import Tier
+from serve_apps import docs
+from serve_apps.deps import (
+    audit_service,
+    event_service,
+    media_service,
+    operator,
+    review_service,
+)
 from serve_apps.models import (
+    AuditOut,
     EventIn,
+    EventOut,
+    ExposureOut,
     KycDecisionIn,
+    KycOut,
+    MarketOfEventOut,
     MarketStatusIn,
     MediaTierIn,
+    MediaTierOut,
     OddsIn,
     ReviewDecisionIn,
+    ReviewDecisionOut,
+    ReviewList,
     ScoreIn,
     StatusIn,
 )
-from serve_apps.problems import Problem
-from storage.journal import ChainBroken, verify_chain
-from storage.redis_client import sync_client
-from storage.reviews import ReviewQueue, review_id
+from serve_apps.services import (
+    AuditService,
+    EventService,
+    MarketDefinition,
+    MediaService,
+    Principal,
+    ReviewService,
+    SelectionDefinition,
+)
+from serve_apps.views import event_body, exposure_body, json_response, market_body, review_body
 
 router = APIRouter(prefix="/v1/ops", tags=["operator"])
+_EVENT = docs.responses(200, 401, 403, 404, 409, 422, ok=EventOut)
 
 
-def event_spec(body: EventIn, svc: Services) -> EventCreated:
-    """The event definition with ids filled in and the platform's default limits."""
-    s = svc.settings
-    event_id = body.event_id or f"ev-{secrets.token_hex(6)}"
-    markets = []
-    for m_index, market in enumerate(body.markets, start=1):
-        selections = [
-            (sel.selection_id or f"s{i}", sel.name, sel.price)
-            for i, sel in enumerate(market.selections, start=1)
-        ]
-        markets.append(market_spec(
-            market.market_id or f"m{m_index}", market.name, selections,
-            in_play_delay_s=s.default_in_play_delay_s if market.in_play_delay_s is None
-            else market.in_play_delay_s,
-            max_liability=market.max_liability or s.default_max_liability,
-            max_stake=market.max_stake or s.default_max_stake,
-            max_payout=market.max_payout or s.default_max_payout))
-    return EventCreated(event_id, body.name, body.sport, body.starts_at, tuple(markets), 0.0)
-
-
-@router.post("/events", status_code=201)
+@router.post("/events", status_code=201, response_model=EventOut,
+             responses=docs.responses(201, 401, 403, 409, 422, ok=EventOut))
 async def create_event(body: EventIn, _: Principal = Depends(operator),
-                       svc: Services = Depends(services)) -> JSONResponse:
-    """A new event, ``scheduled`` with its markets ``open`` (pre-match bets at once)."""
-    spec = event_spec(body, svc)
-    handle = await svc.registry.get(spec.event_id, create=True)
-    view: dict[str, Any] = await handle.create_event.remote(spec)
-    await svc.catalog.upsert(view)
-    return JSONResponse(view, status_code=201)
+                       events: EventService = Depends(event_service)) -> Response:
+    """A new event, ``scheduled`` with its markets ``open`` (pre-match bets at once).
+
+    Ids left out are filled in; markets without limits get the platform's defaults. The same
+    definition again answers the event as it is; another one under the same id is 409
+    ``EVENT_EXISTS``.
+    """
+    markets = [MarketDefinition(
+        m.market_id, m.name,
+        [SelectionDefinition(s.selection_id, s.name, s.price) for s in m.selections],
+        m.in_play_delay_s, m.max_liability, m.max_stake, m.max_payout) for m in body.markets]
+    view = await events.create(body.event_id, body.name, body.sport, body.starts_at, markets)
+    return json_response(event_body(view), 201)
 
 
-async def _changed(svc: Services, event_id: str, method: str, *args: Any) -> dict[str, Any]:
-    handle = await svc.registry.get(event_id)
-    view: dict[str, Any] = await getattr(handle, method).remote(*args)
-    await svc.catalog.upsert(view)
-    return view
-
-
-@router.post("/events/{event_id}/status")
-async def set_status(event_id: str, body: StatusIn, _: Principal = Depends(operator),
-                     svc: Services = Depends(services)) -> dict[str, Any]:
+@router.post("/events/{event_id}/status", response_model=EventOut, responses=_EVENT)
+async def set_status(body: StatusIn, event_id: str = docs.path_id("event_id"),
+                     _: Principal = Depends(operator),
+                     events: EventService = Depends(event_service)) -> Response:
     """``in_play`` | ``suspended`` | ``scheduled`` | ``closed``; suspension is immediate."""
-    return await _changed(svc, event_id, "set_status", body.status)
+    return json_response(event_body(await events.set_status(event_id,
+                                                            EventStatus(body.status))))
 
 
-@router.post("/events/{event_id}/odds")
-async def set_odds(event_id: str, body: OddsIn, _: Principal = Depends(operator),
-                   svc: Services = Depends(services)) -> dict[str, Any]:
+@router.post("/events/{event_id}/odds", response_model=MarketOfEventOut, responses=_EVENT)
+async def set_odds(body: OddsIn, event_id: str = docs.path_id("event_id"),
+                   _: Principal = Depends(operator),
+                   events: EventService = Depends(event_service)) -> Response:
     """New prices for a market; answers the market with its new version."""
-    view = await _changed(svc, event_id, "change_odds", body.market_id, dict(body.prices))
-    market = next(m for m in view["markets"] if m["market_id"] == body.market_id)
-    return {"event_id": event_id, **market}
+    view = await events.change_odds(event_id, body.market_id, dict(body.prices))
+    market = view.market(body.market_id)
+    if market is None:  # the actor accepted it, so it is there
+        raise errors.UnknownMarket(f"market {body.market_id} is not in event {event_id}")
+    return json_response({"event_id": event_id, **market_body(market)})
 
 
-@router.post("/events/{event_id}/score")
-async def set_score(event_id: str, body: ScoreIn, _: Principal = Depends(operator),
-                    svc: Services = Depends(services)) -> dict[str, Any]:
+@router.post("/events/{event_id}/score", response_model=EventOut, responses=_EVENT)
+async def set_score(body: ScoreIn, event_id: str = docs.path_id("event_id"),
+                    _: Principal = Depends(operator),
+                    events: EventService = Depends(event_service)) -> Response:
     """The score (bets held in the in-play delay are rejected if it changes)."""
-    return await _changed(svc, event_id, "set_score", body.score)
+    return json_response(event_body(await events.set_score(event_id, body.score)))
 
 
-@router.post("/events/{event_id}/markets/{market_id}/status")
-async def set_market_status(event_id: str, market_id: str, body: MarketStatusIn,
+@router.post("/events/{event_id}/markets/{market_id}/status", response_model=EventOut,
+             responses=_EVENT)
+async def set_market_status(body: MarketStatusIn, event_id: str = docs.path_id("event_id"),
+                            market_id: str = docs.path_id("market_id"),
                             _: Principal = Depends(operator),
-                            svc: Services = Depends(services)) -> dict[str, Any]:
+                            events: EventService = Depends(event_service)) -> Response:
     """Suspend, re-open or close one market (a bet stop)."""
-    return await _changed(svc, event_id, "set_market_status", market_id, body.status)
+    view = await events.set_market_status(event_id, market_id, MarketStatus(body.status))
+    return json_response(event_body(view))
 
 
-@router.get("/events/{event_id}/exposure")
-async def exposure(event_id: str, _: Principal = Depends(operator),
-                   svc: Services = Depends(services)) -> dict[str, Any]:
+@router.get("/events/{event_id}/exposure", response_model=ExposureOut,
+            responses=docs.responses(200, 401, 403, 404, 422, ok=ExposureOut))
+async def exposure(event_id: str = docs.path_id("event_id"), _: Principal = Depends(operator),
+                   events: EventService = Depends(event_service)) -> Response:
     """Liability per market and selection (the book's net loss if it wins)."""
-    handle = await svc.registry.get(event_id)
-    result: dict[str, Any] = await handle.exposure.remote()
-    return result
+    return json_response(exposure_body(await events.exposure(event_id)))
 
 
-_SETTLEMENT = "settlement is not part of this release (see the settlement issue)"
+_SETTLEMENT = "settlement is not part of this release"
+_NOT_YET = docs.responses(401, 403, 501)
 
 
-@router.post("/events/{event_id}/markets/{market_id}/result", status_code=501)
-async def result(event_id: str, market_id: str, _: Principal = Depends(operator)) -> None:
+@router.post("/events/{event_id}/markets/{market_id}/result", status_code=501,
+             responses=_NOT_YET)
+async def result(event_id: str = docs.path_id("event_id"),
+                 market_id: str = docs.path_id("market_id"),
+                 _: Principal = Depends(operator)) -> None:
     """Settle a market: not implemented yet (501 ``NOT_IMPLEMENTED``)."""
-    raise Problem(501, "NOT_IMPLEMENTED", _SETTLEMENT)
+    raise errors.NotImplementedYet(_SETTLEMENT)
 
 
-@router.post("/events/{event_id}/markets/{market_id}/rollback", status_code=501)
-async def rollback(event_id: str, market_id: str, _: Principal = Depends(operator)) -> None:
+@router.post("/events/{event_id}/markets/{market_id}/rollback", status_code=501,
+             responses=_NOT_YET)
+async def rollback(event_id: str = docs.path_id("event_id"),
+                   market_id: str = docs.path_id("market_id"),
+                   _: Principal = Depends(operator)) -> None:
     """Reverse the last settlement: not implemented yet (501 ``NOT_IMPLEMENTED``)."""
-    raise Problem(501, "NOT_IMPLEMENTED", _SETTLEMENT)
+    raise errors.NotImplementedYet(_SETTLEMENT)
 
 
-@router.post("/events/{event_id}/void-window", status_code=501)
-async def void_window(event_id: str, _: Principal = Depends(operator)) -> None:
+@router.post("/events/{event_id}/void-window", status_code=501, responses=_NOT_YET)
+async def void_window(event_id: str = docs.path_id("event_id"),
+                      _: Principal = Depends(operator)) -> None:
     """Void bets placed in a window: not implemented yet (501 ``NOT_IMPLEMENTED``)."""
-    raise Problem(501, "NOT_IMPLEMENTED", _SETTLEMENT)
+    raise errors.NotImplementedYet(_SETTLEMENT)
 
 
-@router.post("/accounts/{account_id}/kyc")
-async def decide_kyc(account_id: str, body: KycDecisionIn, who: Principal = Depends(operator),
-                     svc: Services = Depends(services)) -> dict[str, Any]:
-    """Verify or reject an account's identity, with the reason kept."""
-    account = await svc.accounts.decide_kyc(account_id, body.status, body.reason, who.account_id)
-    await ReviewQueue(svc.redis).remove(review_id("kyc", account_id))
-    return {"account_id": account_id, "kyc_status": account.kyc_status.value,
-            "reason": account.kyc_reason}
+@router.post("/accounts/{account_id}/kyc", response_model=KycOut,
+             responses=docs.responses(200, 401, 403, 404, 422, ok=KycOut))
+async def decide_kyc(body: KycDecisionIn, account_id: str = docs.path_id("account_id"),
+                     who: Principal = Depends(operator),
+                     reviews: ReviewService = Depends(review_service)) -> Response:
+    """Verify or reject an account's identity, with the reason kept in its KYC log."""
+    account = await reviews.decide_kyc(account_id, KycStatus(body.status), body.reason,
+                                       who.account_id)
+    return json_response({"account_id": account_id, "kyc_status": account.kyc_status.value,
+                          "reason": account.kyc_reason})
 
 
-@router.post("/accounts/{account_id}/media-tier")
-async def set_media_tier(account_id: str, body: MediaTierIn, _: Principal = Depends(operator),
-                         svc: Services = Depends(services)) -> dict[str, Any]:
+@router.post("/accounts/{account_id}/media-tier", response_model=MediaTierOut,
+             responses=docs.responses(200, 401, 403, 404, 422, ok=MediaTierOut))
+async def set_media_tier(body: MediaTierIn, account_id: str = docs.path_id("account_id"),
+                         _: Principal = Depends(operator),
+                         media: MediaService = Depends(media_service)) -> Response:
     """The fastest video tier an account may watch (webrtc > ll-hls > hls > hls-delayed)."""
-    from media.entitlements import EntitlementStore
-    from media.playlist import Tier
-
-    await svc.accounts.get(account_id)  # 404 for an unknown account
-    await EntitlementStore(svc.redis).set(account_id, Tier(body.tier))
-    return {"account_id": account_id, "tier": body.tier}
+    await media.set_tier(account_id, Tier(body.tier))
+    return json_response({"account_id": account_id, "tier": body.tier})
 
 
-@router.get("/reviews")
-async def reviews(_: Principal = Depends(operator), svc: Services = Depends(services)
-                  ) -> dict[str, Any]:
+@router.get("/reviews", response_model=ReviewList,
+            responses=docs.responses(200, 401, 403, ok=ReviewList))
+async def list_reviews(_: Principal = Depends(operator),
+                       reviews: ReviewService = Depends(review_service)) -> Response:
     """Waiting KYC checks and held deposits/withdrawals, oldest first."""
-    return {"items": await ReviewQueue(svc.redis).list()}
+    return json_response({"items": [review_body(r) for r in await reviews.waiting()]})
 
 
-@router.post("/reviews/{rid}")
-async def decide_review(rid: str, body: ReviewDecisionIn, who: Principal = Depends(operator),
-                        svc: Services = Depends(services)) -> dict[str, Any]:
-    """Approve or reject a waiting item; the decision and its reason are recorded."""
-    queue = ReviewQueue(svc.redis)
-    item = await queue.get(rid)
-    if item is None:
-        raise Problem(404, "UNKNOWN_REVIEW", f"no review {rid}")
-    approve = body.decision == "approve"
-    account_id, op_id = item["account_id"], item.get("op_id") or ""
-    if item["kind"] == "kyc":
-        status = "verified" if approve else "rejected"
-        await svc.accounts.decide_kyc(account_id, status, body.reason, who.account_id)
-    elif item["kind"] == "deposit":
-        decide = svc.wallet.approve_deposit if approve else svc.wallet.reject_deposit
-        await decide(account_id, op_id, who.account_id, body.reason)
-    else:
-        decide = svc.wallet.approve_withdrawal if approve else svc.wallet.reject_withdrawal
-        await decide(account_id, op_id, who.account_id, body.reason)
-    await queue.remove(rid)
-    return {"review_id": rid, "decision": body.decision, "reason": body.reason,
-            "decided_by": who.account_id}
+@router.post("/reviews/{review_id}", response_model=ReviewDecisionOut,
+             responses=docs.responses(200, 401, 403, 404, 409, 422, ok=ReviewDecisionOut))
+async def decide_review(body: ReviewDecisionIn, review_id: str = docs.path_id("review_id"),
+                        who: Principal = Depends(operator),
+                        reviews: ReviewService = Depends(review_service)) -> Response:
+    """Approve or reject a waiting item; the decision and its reason are recorded.
+
+    The decision is recorded in the account before the item leaves the queue: repeating it
+    is safe, deciding the other way afterwards is 409 ``ALREADY_DECIDED``.
+    """
+    await reviews.decide(review_id, body.decision == "approve", body.reason, who.account_id)
+    return json_response({"review_id": review_id, "decision": body.decision,
+                          "reason": body.reason, "decided_by": who.account_id})
 
 
-@router.get("/audit/verify")
-async def verify_audit(_: Principal = Depends(operator), svc: Services = Depends(services)
-                       ) -> dict[str, Any]:
+@router.get("/audit/verify", response_model=AuditOut,
+            responses=docs.responses(200, 401, 403, ok=AuditOut))
+async def verify_audit(_: Principal = Depends(operator),
+                       audit: AuditService = Depends(audit_service)) -> Response:
     """Walk every event journal's hash chain; report the first broken record, if any."""
-    events = await svc.catalog.list(include_closed=True)
-    url = svc.settings.redis_url or ""
-
-    def walk() -> dict[str, Any]:
-        client = sync_client(url)
-        checked = []
-        for event in events:
-            try:
-                checked.append({"event_id": event["event_id"],
-                                "entries": verify_chain(client, event["event_id"])})
-            except ChainBroken as exc:
-                return {"ok": False, "first_bad": str(exc), "checked": checked}
-        return {"ok": True, "checked": checked}
-
-    return await asyncio.to_thread(walk)
+    check = await audit.verify()
+    body = {"ok": check.ok,
+            "checked": [{"event_id": e, "entries": n} for e, n in check.checked]}
+    if check.first_bad is not None:
+        body["first_bad"] = check.first_bad
+    return json_response(body)

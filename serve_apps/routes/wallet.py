@@ -2,93 +2,97 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
-from serve_apps.deps import Principal, Services, idempotency_key, player, services
-from serve_apps.models import DepositRequest, LimitsRequest, SelfExclusionRequest, WithdrawalRequest
-from storage.reviews import ReviewQueue
+from domain.jurisdiction import PaymentMethod
+from domain.limits import ExclusionPeriod
+from serve_apps import docs
+from serve_apps.deps import idempotency_key, player, wallet_service
+from serve_apps.models import (
+    DepositRequest,
+    ExclusionOut,
+    LimitChangesOut,
+    LimitsRequest,
+    ReceiptOut,
+    SelfExclusionRequest,
+    StatementOut,
+    WalletOut,
+    WithdrawalRequest,
+)
+from serve_apps.services import Principal, WalletService
+from serve_apps.views import (
+    balance_body,
+    exclusion_body,
+    json_response,
+    limit_changes_body,
+    receipt_body,
+    statement_body,
+)
 from storage.wallet import Receipt
 
 router = APIRouter(tags=["wallet"])
 
 
-def money(value: Any) -> str:
-    return f"{value:.2f}"
-
-
-def receipt_body(receipt: Receipt) -> dict[str, Any]:
-    return {"operation_id": receipt.op_id, "kind": receipt.kind, "status": receipt.status,
-            "amount": money(receipt.amount), "available": money(receipt.available),
-            "at": receipt.at.isoformat().replace("+00:00", "Z"), "replayed": receipt.replayed}
-
-
-@router.get("/v1/wallet")
-async def wallet(who: Principal = Depends(player), svc: Services = Depends(services)
-                 ) -> dict[str, Any]:
+@router.get("/v1/wallet", response_model=WalletOut,
+            responses=docs.responses(200, 401, 403, ok=WalletOut))
+async def wallet(who: Principal = Depends(player),
+                 money: WalletService = Depends(wallet_service)) -> Response:
     """``{balance, reserved, currency}`` plus money held for review and any debt."""
-    b = await svc.wallet.balance(who.account_id)
-    return {"balance": money(b.available), "reserved": money(b.reserved),
-            "currency": b.currency, "held_for_review": money(b.deposit_hold + b.withdrawal_hold),
-            "debt": money(b.debt)}
+    return json_response(balance_body(await money.balance(who)))
 
 
-async def _money_op(kind: str, receipt: Receipt, who: Principal, svc: Services) -> JSONResponse:
-    if receipt.status == "pending_review":
-        await ReviewQueue(svc.redis).add(kind, who.account_id, receipt.op_id,
-                                         amount=money(receipt.amount))
-        return JSONResponse(receipt_body(receipt), status_code=202)
-    return JSONResponse(receipt_body(receipt), status_code=201)
+def _receipt(receipt: Receipt) -> Response:
+    return json_response(receipt_body(receipt),
+                         202 if receipt.status == "pending_review" else 201)
 
 
-@router.post("/v1/wallet/deposits", status_code=201)
-async def deposit(body: DepositRequest, key: str = Depends(idempotency_key),
-                  who: Principal = Depends(player), svc: Services = Depends(services)
-                  ) -> JSONResponse:
+_HELD = {202: "Held for an operator's review (large amounts)"}
+
+
+@router.post("/v1/wallet/deposits", status_code=201, response_model=ReceiptOut,
+             responses=docs.responses(201, 202, 401, 403, 404, 422, ok=ReceiptOut,
+                                      descriptions=_HELD))
+async def deposit(body: DepositRequest, who: Principal = Depends(player),
+                  key: str = Depends(idempotency_key),
+                  money: WalletService = Depends(wallet_service)) -> Response:
     """201 completed, 202 held for review; 403 ``DEPOSIT_LIMIT`` / ``JURISDICTION_BLOCKED``."""
-    receipt = await svc.wallet.deposit(who.account_id, f"dep:{key}", body.amount, body.method)
-    return await _money_op("deposit", receipt, who, svc)
+    return _receipt(await money.deposit(who, key, body.amount, PaymentMethod(body.method)))
 
 
-@router.post("/v1/wallet/withdrawals", status_code=201)
-async def withdraw(body: WithdrawalRequest, key: str = Depends(idempotency_key),
-                   who: Principal = Depends(player), svc: Services = Depends(services)
-                   ) -> JSONResponse:
+@router.post("/v1/wallet/withdrawals", status_code=201, response_model=ReceiptOut,
+             responses=docs.responses(201, 202, 401, 402, 403, 404, 422, ok=ReceiptOut,
+                                      descriptions=_HELD))
+async def withdraw(body: WithdrawalRequest, who: Principal = Depends(player),
+                   key: str = Depends(idempotency_key),
+                   money: WalletService = Depends(wallet_service)) -> Response:
     """201 paid, 202 ``pending_review`` on the held path; 402 ``INSUFFICIENT_FUNDS``."""
-    receipt = await svc.wallet.withdraw(who.account_id, f"wd:{key}", body.amount)
-    return await _money_op("withdrawal", receipt, who, svc)
+    return _receipt(await money.withdraw(who, key, body.amount))
 
 
-@router.put("/v1/limits")
+@router.put("/v1/limits", response_model=LimitChangesOut,
+            responses=docs.responses(200, 401, 403, 404, 422, ok=LimitChangesOut))
 async def set_limits(body: LimitsRequest, who: Principal = Depends(player),
-                     svc: Services = Depends(services)) -> dict[str, Any]:
+                     money: WalletService = Depends(wallet_service)) -> Response:
     """Decreases bind at once; increases after the cooling-off (the answer says when)."""
-    changes = body.model_dump(exclude_unset=True)
-    results = await svc.accounts.set_limits(who.account_id, changes)
-    return {"changes": [
-        {"limit": r.name, "value": None if r.value is None else money(r.value),
-         "immediate": r.immediate, "effective_at": r.effective_at} for r in results]}
+    results = await money.set_limits(who, body.model_dump(exclude_unset=True))
+    return json_response(limit_changes_body(results))
 
 
-@router.post("/v1/self-exclusion", status_code=201)
+@router.post("/v1/self-exclusion", status_code=201, response_model=ExclusionOut,
+             responses=docs.responses(201, 401, 403, 404, 422, ok=ExclusionOut))
 async def self_exclude(body: SelfExclusionRequest, who: Principal = Depends(player),
-                       svc: Services = Depends(services)) -> dict[str, Any]:
+                       money: WalletService = Depends(wallet_service)) -> Response:
     """Immediate: no bet is accepted from the moment this answers; cannot be lifted early."""
-    exclusion = await svc.accounts.self_exclude(who.account_id, body.period)
-    return {"period": exclusion.period.value, "until": exclusion.until_rfc3339,
-            "permanent": exclusion.until is None}
+    exclusion = await money.self_exclude(who, ExclusionPeriod(body.period))
+    return json_response(exclusion_body(exclusion), 201)
 
 
-@router.get("/v1/statements")
-async def statement(month: str = Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"),
-                    who: Principal = Depends(player), svc: Services = Depends(services)
-                    ) -> dict[str, Any]:
+@router.get("/v1/statements", response_model=StatementOut,
+            responses=docs.responses(200, 401, 403, 422, ok=StatementOut))
+async def statement(month: str = Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                                       description="YYYY-MM"),
+                    who: Principal = Depends(player),
+                    money: WalletService = Depends(wallet_service)) -> Response:
     """Deposits, withdrawals, stakes, returns and net result for one month."""
-    s = await svc.wallet.statement(who.account_id, month)
-    return {"month": s.month, "currency": s.currency, "deposits": money(s.deposits),
-            "withdrawals": money(s.withdrawals), "stakes": money(s.stakes),
-            "returns": money(s.returns), "net_result": money(s.net_result),
-            "opening_balance": money(s.opening_balance),
-            "closing_balance": money(s.closing_balance), "entries": s.entries}
+    return json_response(statement_body(await money.statement(who, month)))

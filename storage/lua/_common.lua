@@ -1,13 +1,7 @@
--- Shared prelude of the wallet scripts (prepended by storage/wallet.py before loading).
--- Money is integer cents; time is the caller's injected clock (ARGV[1], ms), never TIME,
+-- Shared prelude of the wallet scripts, run after the binding storage/scripts.py generates
+-- (K_ACCT, K_BAL, ..., NOW, OP, FP, TTL: see WALLET_KEYS and WALLET_ARGS there).
+-- Money is integer cents; time is the caller's injected clock (NOW, ms), never TIME,
 -- so tests can move it and replays are deterministic.
-local K_ACCT, K_BAL, K_LEDGER, K_LIMITS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local K_DEPS, K_LOSS, K_RES, K_REVIEWS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local K_OP, K_AUX = KEYS[9], KEYS[10]
-local NOW = tonumber(ARGV[1])
-local OP = ARGV[2]
-local FP = ARGV[3]
-local TTL = tonumber(ARGV[4])
 
 local AVAIL, RESERVED = 'player:available', 'player:reserved'
 local DHOLD, WHOLD, DEBT = 'player:deposit_hold', 'player:withdrawal_hold', 'player:debt'
@@ -115,7 +109,7 @@ local function pay_in(source, amount)
   return {{source, DEBT, to_debt}, {source, AVAIL, amount - to_debt}}
 end
 
--- Token bucket (KEYS-independent so rate_limit.lua and reserve.lua share it): take ``cost``
+-- Token bucket: take ``cost``
 -- tokens from the bucket hash at ``key`` (refilled at ``rate`` per second up to ``burst``,
 -- timed by ``now`` ms); returns allowed (1/0) and, when refused, the ms until it would be.
 local function take_tokens(key, now, rate, burst, cost)

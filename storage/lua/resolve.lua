@@ -11,7 +11,7 @@ if rec then
   return cjson.encode(d.r)
 end
 if not account() then return unknown_account() end
-local raw = redis.call('HGET', K_RES, OP)
+local raw = redis.call('HGET', K_RESERVATIONS, OP)
 if not raw then return cjson.encode(fail('UNKNOWN_OPERATION', 'no open reservation ' .. OP)) end
 local amount = tonumber(string.match(raw, '^(%d+)|'))
 local seq, status
@@ -23,5 +23,5 @@ else
   redis.call('ZREM', K_LOSS, '+|' .. OP .. '|' .. fmt(amount))
   status = 'released'
 end
-redis.call('HDEL', K_RES, OP)
+redis.call('HDEL', K_RESERVATIONS, OP)
 return store(receipt(FP, status, amount, seq), TTL)

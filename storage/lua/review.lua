@@ -1,10 +1,10 @@
 -- decide a held deposit or withdrawal: OP = the original operation id, FP = the decision
--- ('approve' | 'reject'); K_OP holds the decision; ARGV[5] operator, [6] reason.
+-- ('approve' | 'reject'); K_OP holds the decision, taken by OPERATOR for REASON.
 local rec = redis.call('GET', K_OP)
 if rec then
   local d = cjson.decode(rec)
   if d.fp ~= FP then
-    return cjson.encode(fail('UNKNOWN_OPERATION', 'review ' .. OP .. ' was already decided',
+    return cjson.encode(fail('ALREADY_DECIDED', 'review ' .. OP .. ' was already decided',
       {state = d.fp}))
   end
   d.r.replayed = true
@@ -24,11 +24,11 @@ else
   else
     postings = {{DHOLD, CLEARING_IN, amount}}
     -- a refused deposit no longer counts against the deposit limits
-    redis.call('ZREM', K_DEPS, '+|' .. OP .. '|' .. fmt(amount))
+    redis.call('ZREM', K_DEPOSITS, '+|' .. OP .. '|' .. fmt(amount))
   end
 end
 redis.call('HDEL', K_REVIEWS, OP)
 local seq = post(item.kind .. '_' .. FP, amount, postings)
 local status = FP == 'approve' and 'approved' or 'rejected'
 return store(receipt(item.kind, status, amount, seq,
-  {operator = ARGV[5], reason = ARGV[6]}), TTL)
+  {operator = OPERATOR, reason = REASON}), TTL)

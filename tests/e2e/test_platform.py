@@ -19,9 +19,10 @@ import httpx
 import pytest
 import redis
 
-from actors.book_events import BetAccepted, decode
-from actors.protection import LedgerAccount
 from cluster.processes import cmdline, listening, session_pids
+from domain.codec import decode
+from domain.events import BetAccepted
+from domain.ledger import LedgerAccount
 from storage.journal import recover
 from tests.support.platform import Platform
 
@@ -419,12 +420,11 @@ def _assert_ledger_matches(api: Api, client: redis.Redis, players: list[tuple[st
     of its accepted bets, with money conserved to the cent."""
     import asyncio as aio
 
-    from cluster.config import Settings
     from storage.redis_client import async_client
     from storage.wallet import Wallet
 
     async def books() -> dict[str, dict[LedgerAccount, Decimal]]:
-        wallet = Wallet(async_client(api.p.state()["redis_url"]), Settings())
+        wallet = Wallet(async_client(api.p.state()["redis_url"]))
         return {a: await wallet.books(a) for a, _ in players}
 
     deadline = time.monotonic() + 30

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,23 +21,20 @@ import pytest
 import ray
 
 from actors.event_actor import actor_name
-from cluster.config import Settings
-from cluster.security import PasswordHasher, Role, ScryptParams, TokenSigner
+from domain.identity import KycStatus, Role, TokenSigner
 from serve_apps.app import create_app
 from serve_apps.body_limit import MAX_BODY_BYTES
-from serve_apps.deps import Services
+from serve_apps.services import ApiServices
+from tests.support.api import TOKEN_KEY, api_services
 from tests.support.factories import match_winner_event
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
 
-KEY = "k" * 32
-
-
 class Apps:
-    def __init__(self, svc: Services, event_id: str) -> None:
+    def __init__(self, svc: ApiServices, event_id: str) -> None:
         self.svc = svc
         self.event_id = event_id
-        self.signer = TokenSigner(KEY)
+        self.signer = TokenSigner(TOKEN_KEY)
         fast, slow = create_app(svc), create_app(svc)
         slow.fast_bets = False  # type: ignore[attr-defined]
         assert fast.fast_bets  # type: ignore[attr-defined]
@@ -57,27 +53,23 @@ class Apps:
 
 
 @pytest.fixture()
-async def apps(redis_url: str, tmp_path: Path) -> AsyncIterator[Apps]:
-    settings = Settings(home=tmp_path, redis_url=redis_url, rate_limit_per_s=1000,
-                        rate_limit_burst=1000)
-    svc = Services.build(settings, KEY)
-    svc.accounts.hasher = PasswordHasher(ScryptParams(n=2**8))
+async def apps(redis_url: str) -> AsyncIterator[Apps]:
+    svc = api_services(redis_url)
     event_id = f"fast-{os.getpid()}-{time.monotonic_ns() % 10**9}"
-    handle = await svc.registry.get(event_id, create=True)
-    await handle.create_event.remote(match_winner_event(event_id))
+    client = await svc.events.registry.get(event_id, create=True)
+    await client.create_event(match_winner_event(event_id))
     a = Apps(svc, event_id)
     yield a
     await a.fast.aclose()
     await a.slow.aclose()
     ray.kill(ray.get_actor(actor_name(event_id), namespace="inplay"))
-    await svc.redis.aclose()
 
 
 async def _player(apps: Apps, funds: str = "100") -> str:
     account = await apps.svc.accounts.register(
         f"u{time.monotonic_ns() % 10**12}", "correct horse", "GB", "1990-01-01")
-    await apps.svc.accounts.decide_kyc(account.account_id, "verified", "test", "op")
-    await apps.svc.wallet.deposit(account.account_id, "d1", funds)
+    await apps.svc.reviews.decide_kyc(account.account_id, KycStatus.VERIFIED, "test", "op")
+    await apps.svc.wallet.wallet.deposit(account.account_id, "d1", funds)
     return account.account_id
 
 
@@ -114,7 +106,7 @@ async def test_an_accepted_bet_and_its_retry_answer_the_same_on_both_paths(apps:
     assert _answer(retry) == _answer(first)
     again = await apps.fast.post("/v1/bets", json=apps.bet(), headers=auth)
     assert _answer(again) == _answer(first)
-    assert (await apps.svc.wallet.balance(acct)).available == 90  # staked once
+    assert (await apps.svc.wallet.wallet.balance(acct)).available == 90  # staked once
 
 
 async def test_every_refusal_answers_the_same_on_both_paths(apps: Apps) -> None:
@@ -198,4 +190,4 @@ async def test_bodies_over_the_bound_are_refused_on_both_paths(apps: Apps) -> No
     deposit = await apps.fast.post("/v1/wallet/deposits", content=chunks(),
                                    headers={**player, "Idempotency-Key": "big"})
     assert deposit.status_code == 413 and deposit.json()["code"] == "PAYLOAD_TOO_LARGE"
-    assert (await apps.svc.wallet.balance(acct)).available == 100
+    assert (await apps.svc.wallet.wallet.balance(acct)).available == 100

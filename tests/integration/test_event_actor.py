@@ -14,18 +14,18 @@ import pytest
 import ray
 import redis
 
-from actors import errors
-from actors.book_events import BetAccepted, EventStatus, decode
 from actors.event_actor import (
     ActorConfig,
     EventActor,
     actor_name,
-    bet_outcome,
     remote_event_actor,
 )
+from domain import errors
+from domain.codec import decode
+from domain.events import BetAccepted, EventStatus, OddsPolicy
 from storage.embedded import EmbeddedRedis
 from storage.journal import recover, verify_chain
-from tests.support.factories import bet, match_winner_event
+from tests.support.factories import bet, match_winner_event, outcome
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
 
@@ -83,7 +83,6 @@ async def burst(actor: Any, prefix: str, batches: int, per_batch: int, clients: 
     """Concurrent clients place batches; returns acknowledged outcomes and unknown bet ids."""
     acked: dict[str, dict[str, Any]] = {}
     unknown: set[str] = set()
-    actor_event = ray.get(actor.stats.remote())["event_id"]
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(batches):
         queue.put_nowait(i)
@@ -94,7 +93,7 @@ async def burst(actor: Any, prefix: str, batches: int, per_batch: int, clients: 
             cmds = [bet(f"{prefix}-{i}-{j}", stake="1", policy=_any()) for j in range(per_batch)]
             try:
                 raw = await actor.place_bets.remote(cmds)
-                results = [bet_outcome(actor_event, r) for r in raw]
+                results = [outcome(r) for r in raw]
             except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError,
                     errors.Unavailable):
                 unknown.update(c.bet_id for c in cmds)
@@ -113,14 +112,11 @@ async def burst(actor: Any, prefix: str, batches: int, per_batch: int, clients: 
 
 
 def _any() -> Any:
-    from actors.book_events import OddsPolicy
-
     return OddsPolicy.ANY
 
 
 def place(actor: Any, bets: list[Any]) -> list[dict[str, Any]]:
-    event_id = ray.get(actor.stats.remote())["event_id"]
-    return [bet_outcome(event_id, r) for r in ray.get(actor.place_bets.remote(bets))]
+    return [outcome(r) for r in ray.get(actor.place_bets.remote(bets))]
 
 
 def new_actor(url: str, event_id: str, **config: Any) -> Any:

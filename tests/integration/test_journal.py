@@ -8,20 +8,21 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from actors.book import Book, state_to_dict
-from actors.book_events import BetAccepted, decode, encode
+from domain.book import Book
+from domain.codec import decode, encode, state_to_dict
+from domain.events import BetAccepted
 from storage.journal import (
     GENESIS,
     AsyncJournal,
     ChainBroken,
     Entry,
     Fenced,
-    JournalKeys,
     SeqConflict,
     recover,
     take_epoch,
     verify_chain,
 )
+from storage.keys import EventKeys
 from tests.support.factories import bet, match_winner_event
 
 
@@ -52,7 +53,7 @@ async def test_group_commit_appends_a_batch_and_indexes_bets(redis_url: str) -> 
     created = [Entry(encode(e)) for e in book.create(match_winner_event("j1"))]
     seq, digest = await journal.append(0, GENESIS, created + _entries(book, 100))
     assert seq == 101
-    assert sync.xlen(JournalKeys("j1").journal) == 101
+    assert sync.xlen(EventKeys("j1").journal) == 101
     assert verify_chain(sync, "j1") == 101
     payloads = await journal.bet_payloads(["b0", "b99", "missing"])
     assert set(payloads) == {"b0", "b99"}
@@ -69,7 +70,7 @@ async def test_a_zombie_with_an_old_epoch_cannot_append(redis_url: str) -> None:
     new = AsyncJournal(client, "j2", take_epoch(sync, "j2"))  # the successor starts
     with pytest.raises(Fenced):
         await old.append(seq, digest, _entries(book, 1))
-    assert sync.xlen(JournalKeys("j2").journal) == 1
+    assert sync.xlen(EventKeys("j2").journal) == 1
     await new.append(seq, digest, _entries(book, 1, start=5))
     with pytest.raises(SeqConflict):
         await new.append(seq, digest, _entries(book, 1, start=9))
@@ -90,7 +91,7 @@ async def test_snapshot_bounds_recovery_and_tampering_is_detected(redis_url: str
     full = recover(sync, "j3", use_snapshot=False)
     assert len(full.entries) == 58 and full.hash == found.hash
     # rewrite the stream with one payload altered (its stored hash kept): detected
-    key = JournalKeys("j3").journal
+    key = EventKeys("j3").journal
     rows = sync.xrange(key)
     sync.delete(key)
     for entry_id, fields in rows:

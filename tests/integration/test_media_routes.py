@@ -1,37 +1,25 @@
-"""The media router in a FastAPI app: WHIP/WHEP signalling against a real SFU, entitlements."""
+"""The media routes in the real app: WHIP/WHEP signalling against a real SFU, entitlements
+in the real store, refusals from the app's one error map.
+
+The region's media actor is replaced by an in-process stand-in with the same call surface
+over a real ``ForwardingSfu`` (the Ray actor itself is tested in test_media_actors.py).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
 from typing import Any
 
+import redis
 from aiortc import RTCPeerConnection
-from fastapi import FastAPI, Header
 from fastapi.testclient import TestClient
 
-from media.entitlements import EntitlementStore
+from domain.identity import Role, TokenSigner
 from media.playlist import Tier
 from media.sfu import ForwardingSfu
-from serve_apps.media_routes import build_media_router
-
-
-@dataclass
-class Principal:
-    account_id: str
-    role: str
-
-
-class DictRedis:
-    """In-memory stand-in for redis.asyncio GET/SET (the store's contract is two calls)."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-
-    async def get(self, key: str) -> bytes | None:
-        return self.data.get(key)
-
-    async def set(self, key: str, value: str) -> None:
-        self.data[key] = value.encode()
+from serve_apps.app import create_app
+from storage.keys import acct_key
+from tests.support.api import TOKEN_KEY, api_services
 
 
 class _Remote:
@@ -48,22 +36,14 @@ class InProcessRegion:
         self.whep = _Remote(lambda event, offer: self.sfu.subscribe(offer))
         self.end_session = _Remote(lambda event, sid: self.sfu.close_session(sid))
 
+        async def nothing(event: str, *args: Any) -> None:
+            return None
 
-def _app(region: InProcessRegion, store: EntitlementStore) -> FastAPI:
-    async def principal(x_account: str = Header(), x_role: str = Header()) -> Principal:
-        return Principal(x_account, x_role)
-
-    async def get_region(event_id: str) -> InProcessRegion:
-        return region
-
-    app = FastAPI()
-    app.include_router(build_media_router(principal, store, get_region))
-    return app
+        self.hls_playlist = _Remote(nothing)
+        self.hls_file = _Remote(nothing)
 
 
 def _offer(direction: str) -> str:
-    import asyncio
-
     async def make() -> str:
         pc = RTCPeerConnection()
         pc.addTransceiver("video", direction=direction)
@@ -75,38 +55,49 @@ def _offer(direction: str) -> str:
     return asyncio.run(make())
 
 
-def test_whip_whep_signalling_and_entitlements() -> None:
-    redis = DictRedis()
-    store = EntitlementStore(redis)
-    region = InProcessRegion()
-    with TestClient(_app(region, store)) as client:
+def test_whip_whep_signalling_and_entitlements(redis_url: str) -> None:
+    svc = api_services(redis_url)
+    svc.media._actor = InProcessRegion()
+    signer = TokenSigner(TOKEN_KEY)
+
+    def auth(account: str, role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {signer.issue(account, role, 600).token}"}
+
+    with TestClient(create_app(svc)) as client:
         sdp = {"Content-Type": "application/sdp"}
         refused = client.post("/v1/media/e1/whip", content=_offer("sendonly"),
-                              headers={**sdp, "X-Account": "p1", "X-Role": "player"})
+                              headers={**sdp, **auth("p1", Role.PLAYER)})
         assert refused.status_code == 403
         assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["code"] == "FORBIDDEN"
+        publisher = auth("cam", Role.PUBLISHER)
         published = client.post("/v1/media/e1/whip", content=_offer("sendonly"),
-                                headers={**sdp, "X-Account": "cam", "X-Role": "publisher"})
+                                headers={**sdp, **publisher})
         assert published.status_code == 201, published.text
         assert published.text.startswith("v=0") and "a=recvonly" in published.text
         location = published.headers["Location"]
 
-        viewer = {**sdp, "X-Account": "p2", "X-Role": "player"}
+        viewer = {**sdp, **auth("p2", Role.PLAYER)}
         forbidden = client.post("/v1/media/e1/whep", content=_offer("recvonly"), headers=viewer)
         assert forbidden.status_code == 403
-        assert forbidden.json()["code"] == "MEDIA_TIER_FORBIDDEN"
-        assert set(forbidden.json()) == {"type", "title", "status", "code", "detail"}
+        body = forbidden.json()
+        assert body["code"] == "MEDIA_TIER_FORBIDDEN"
+        assert body["type"] == "https://inplay.dev/problems/media-tier-forbidden"
+        assert set(body) == {"type", "title", "status", "code", "detail"}
 
-        import asyncio
-
-        asyncio.run(store.set("p2", Tier.WEBRTC))
+        # the TestClient's loop owns the app's connections: write with a client of our own
+        redis.Redis.from_url(redis_url).set(acct_key("p2", "media_tier"), Tier.WEBRTC.value)
         allowed = client.post("/v1/media/e1/whep", content=_offer("recvonly"), headers=viewer)
         assert allowed.status_code == 201 and "a=sendonly" in allowed.text
         not_sdp = client.post("/v1/media/e1/whep", content="x",
-                              headers={"Content-Type": "text/plain", "X-Account": "p2",
-                                       "X-Role": "player"})
-        assert not_sdp.status_code == 415
-        gone = client.delete(location, headers={"X-Account": "cam", "X-Role": "publisher"})
+                              headers={**viewer, "Content-Type": "text/plain"})
+        assert not_sdp.status_code == 415 and not_sdp.json()["code"] == "MEDIA_NOT_SDP"
+        # an HLS name the packager never makes answers at once, as problem+json
+        unknown = client.get("/v1/media/e1/hls-delayed/../../etc", headers=viewer)
+        assert unknown.status_code == 404
+        odd = client.get("/v1/media/e1/hls-delayed/whatever.ts", headers=viewer)
+        assert odd.status_code == 404 and odd.json()["code"] == "MEDIA_FILE_NOT_FOUND"
+        gone = client.delete(location, headers=publisher)
         assert gone.status_code == 200
-        again = client.delete(location, headers={"X-Account": "cam", "X-Role": "publisher"})
-        assert again.status_code == 404
+        again = client.delete(location, headers=publisher)
+        assert again.status_code == 404 and again.json()["code"] == "MEDIA_SESSION_NOT_FOUND"

@@ -21,20 +21,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from actors.protection import (
-    HOUSE_ACCOUNTS,
-    PLAYER_ACCOUNTS,
-    LedgerAccount,
-    ManualClock,
-    apply_postings,
-    from_cents,
-)
-from cluster.config import Settings
-from cluster.security import PasswordHasher, ScryptParams
-from storage.accounts import Accounts
-from storage.embedded import EmbeddedRedis
-from storage.errors import (
+from domain.clock import ManualClock
+from domain.errors import (
     AccountClosed,
+    AlreadyDecided,
     DepositLimit,
     IdempotencyKeyReused,
     InsufficientFunds,
@@ -48,7 +38,13 @@ from storage.errors import (
     UnknownOperation,
     WalletError,
 )
-from storage.wallet import RESERVATION_INDEX, Receipt, Wallet
+from domain.identity import PasswordHasher, ScryptParams
+from domain.ledger import HOUSE_ACCOUNTS, PLAYER_ACCOUNTS, LedgerAccount, apply_postings
+from domain.money import from_cents
+from storage.accounts import Accounts, AccountsConfig
+from storage.embedded import EmbeddedRedis
+from storage.keys import RESERVATION_INDEX
+from storage.wallet import Receipt, Wallet, WalletConfig
 
 FAST_HASH = PasswordHasher(ScryptParams(n=2**8))
 D = Decimal
@@ -59,20 +55,17 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
-@pytest.fixture()
-def cfg(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path, cooling_off_s=7 * 86_400, rate_limit_per_s=2,
-                    rate_limit_burst=3)
+COOLING_OFF_S = 7 * 86_400
 
 
 @pytest.fixture()
-def wallet(client: aioredis.Redis, cfg: Settings, clock: ManualClock) -> Wallet:
-    return Wallet(client, cfg, clock)
+def wallet(client: aioredis.Redis, clock: ManualClock) -> Wallet:
+    return Wallet(client, WalletConfig(rate_limit_per_s=2, rate_limit_burst=3), clock)
 
 
 @pytest.fixture()
-def accounts(client: aioredis.Redis, cfg: Settings, clock: ManualClock) -> Accounts:
-    return Accounts(client, cfg, clock, hasher=FAST_HASH)
+def accounts(client: aioredis.Redis, clock: ManualClock) -> Accounts:
+    return Accounts(client, AccountsConfig(cooling_off_s=COOLING_OFF_S), clock, hasher=FAST_HASH)
 
 
 _names = itertools.count()
@@ -130,10 +123,8 @@ class WalletMachine(RuleBasedStateMachine):
     async def _setup(self) -> None:
         self.client = aioredis.from_url(self.redis_url)
         await self.client.flushall()
-        home = Path("/tmp/inplay-wallet-machine")
-        cfg = Settings(home=home)
-        self.wallet = Wallet(self.client, cfg, ManualClock())
-        accounts = Accounts(self.client, cfg, self.wallet.clock, hasher=FAST_HASH)
+        self.wallet = Wallet(self.client, WalletConfig(), ManualClock())
+        accounts = Accounts(self.client, clock=self.wallet.clock, hasher=FAST_HASH)
         self.accts = [await new_player(accounts) for _ in range(self.n_accounts)]
 
     def teardown(self) -> None:
@@ -240,9 +231,8 @@ class WalletMachine(RuleBasedStateMachine):
         if not self.reviews:
             return
         acct, op = pick(sorted(self.reviews), index)
-        kind = self.reviews[(acct, op)][0]
-        name = f"{'approve' if approve else 'reject'}_{kind}"
-        self.run(self._do(self._factory(name, acct, op, "ops", "machine review")))
+        self.run(self._do(self._factory("decide_held", acct, op, approve, "ops",
+                                        "machine review")))
 
     @rule(data=st.data())
     def replay(self, data: st.DataObject) -> None:
@@ -311,9 +301,9 @@ async def test_every_operation_replayed_changes_nothing(wallet: Wallet, accounts
         lambda: wallet.credit(acct, "b1:1", "25.00"),
         lambda: wallet.reverse(acct, "b1:1:rollback", "b1:1"),
         lambda: wallet.withdraw(acct, "w1", "20.00"),
-        lambda: wallet.approve_deposit(acct, "d-big", "ops", "source of funds ok"),
+        lambda: wallet.decide_held(acct, "d-big", True, "ops", "source of funds ok"),
         lambda: wallet.withdraw(acct, "w-big", "10000.00"),
-        lambda: wallet.reject_withdrawal(acct, "w-big", "ops", "AML hold"),
+        lambda: wallet.decide_held(acct, "w-big", False, "ops", "AML hold"),
     ]
     firsts = [await call() for call in calls]
     books = await wallet.books(acct)
@@ -441,7 +431,7 @@ async def test_self_exclusion_cannot_be_lifted_early(wallet: Wallet, accounts: A
 
 
 async def test_stake_limit_decrease_binds_at_once_increase_after_cooling_off(
-        wallet: Wallet, accounts: Accounts, clock: ManualClock, cfg: Settings) -> None:
+        wallet: Wallet, accounts: Accounts, clock: ManualClock) -> None:
     acct = await new_player(accounts, funds="1000.00", wallet=wallet)
     (first,) = await accounts.set_limits(acct, {"stake_max": "100.00"})
     assert first.immediate
@@ -453,7 +443,7 @@ async def test_stake_limit_decrease_binds_at_once_increase_after_cooling_off(
     assert not raised.immediate
     assert raised.effective_at == "2026-01-08T00:00:00Z"  # clock start + 7 days
     await expect(LimitExceeded, wallet.reserve(acct, "b3", "100.00", "sport_prematch"))
-    clock.advance(cfg.cooling_off_s - 1)
+    clock.advance(COOLING_OFF_S - 1)
     await expect(LimitExceeded, wallet.reserve(acct, "b4", "100.00", "sport_prematch"))
     clock.advance(1)
     assert (await wallet.reserve(acct, "b5", "100.00", "sport_prematch")).status == "reserved"
@@ -461,18 +451,18 @@ async def test_stake_limit_decrease_binds_at_once_increase_after_cooling_off(
 
 
 async def test_a_decrease_cancels_a_waiting_increase(wallet: Wallet, accounts: Accounts,
-                                                     clock: ManualClock, cfg: Settings) -> None:
+                                                     clock: ManualClock) -> None:
     acct = await new_player(accounts, funds="1000.00", wallet=wallet)
     await accounts.set_limits(acct, {"stake_max": "10.00"})
     await accounts.set_limits(acct, {"stake_max": "500.00"})
     await accounts.set_limits(acct, {"stake_max": "20.00"})
-    clock.advance(cfg.cooling_off_s + 1)
+    clock.advance(COOLING_OFF_S + 1)
     await expect(LimitExceeded, wallet.reserve(acct, "b1", "21.00", "sport_prematch"))
     # removing a limit is a loosening: it waits too
     (removal,) = await accounts.set_limits(acct, {"stake_max": None})
     assert not removal.immediate
     await expect(LimitExceeded, wallet.reserve(acct, "b2", "21.00", "sport_prematch"))
-    clock.advance(cfg.cooling_off_s)
+    clock.advance(COOLING_OFF_S)
     assert (await wallet.reserve(acct, "b3", "900.00", "sport_prematch")).status == "reserved"
 
 
@@ -540,16 +530,23 @@ async def test_kyc_and_closure_gate_betting(wallet: Wallet, accounts: Accounts) 
 
 async def test_rate_limit_answers_retry_after(wallet: Wallet, accounts: Accounts,
                                               clock: ManualClock) -> None:
-    acct = await new_player(accounts)
+    acct = await new_player(accounts, funds="100.00", wallet=wallet)
+    bets = (f"r{i}" for i in itertools.count())
+
+    async def bet(account: str) -> Receipt | WalletError:
+        found = await wallet.reserve_many([(account, next(bets), D("1"), "sport_prematch")],
+                                          bets_for_event="ev-rl")
+        return found[0]
+
     for _ in range(3):  # the burst
-        assert (await wallet.rate_limit(acct)).allowed
-    err = await expect(RateLimited, wallet.rate_limit(acct))
-    assert err.status == 429 and err.retry_after_s == pytest.approx(0.5)
+        assert isinstance(await bet(acct), Receipt)
+    err = await bet(acct)
+    assert isinstance(err, RateLimited) and err.retry_after_s == pytest.approx(0.5)
     clock.advance(0.5)
-    assert (await wallet.rate_limit(acct)).allowed
-    await expect(RateLimited, wallet.rate_limit(acct))
-    other = await new_player(accounts)
-    assert (await wallet.rate_limit(other)).allowed  # buckets are per account
+    assert isinstance(await bet(acct), Receipt)
+    assert isinstance(await bet(acct), RateLimited)
+    other = await new_player(accounts, funds="10.00", wallet=wallet)
+    assert isinstance(await bet(other), Receipt)  # buckets are per account
 
 
 # --- held paths ------------------------------------------------------------------------
@@ -563,11 +560,11 @@ async def test_large_withdrawal_is_held_until_reviewed(wallet: Wallet, accounts:
     assert list(await wallet.pending_reviews(acct)) == ["w1"]
     # held money cannot be bet or withdrawn twice
     await expect(InsufficientFunds, wallet.reserve(acct, "b1", "9000.01", "sport_prematch"))
-    rejected = await wallet.reject_withdrawal(acct, "w1", "ops:bob", "source of funds")
+    rejected = await wallet.decide_held(acct, "w1", False, "ops:bob", "source of funds")
     assert rejected.status == "rejected" and rejected.available == D("24000.00")
-    await expect(UnknownOperation, wallet.approve_withdrawal(acct, "w1", "ops:bob", "oops"))
+    await expect(AlreadyDecided, wallet.decide_held(acct, "w1", True, "ops:bob", "oops"))
     await wallet.withdraw(acct, "w2", "20000.00")
-    approved = await wallet.approve_withdrawal(acct, "w2", "ops:bob", "verified")
+    approved = await wallet.decide_held(acct, "w2", True, "ops:bob", "verified")
     assert approved.status == "approved"
     bal = await wallet.balance(acct)
     assert (bal.available, bal.withdrawal_hold) == (D("4000.00"), D("0.00"))
@@ -581,9 +578,9 @@ async def test_large_deposit_is_held_and_a_rejected_one_frees_the_limit(
     held = await wallet.deposit(acct, "d1", "30000.00")
     assert held.status == "pending_review" and held.available == 0
     await expect(DepositLimit, wallet.deposit(acct, "d2", "20000.00"))
-    await wallet.reject_deposit(acct, "d1", "ops", "third-party card")
+    await wallet.decide_held(acct, "d1", False, "ops", "third-party card")
     assert (await wallet.deposit(acct, "d3", "39000.00")).status == "pending_review"
-    await wallet.approve_deposit(acct, "d3", "ops", "ok")
+    await wallet.decide_held(acct, "d3", True, "ops", "ok")
     assert (await wallet.balance(acct)).available == D("39000.00")
 
 
@@ -593,9 +590,8 @@ async def test_large_deposit_is_held_and_a_rejected_one_frees_the_limit(
 async def test_reservation_survives_kill_9_and_is_resolved(own_redis: EmbeddedRedis,
                                                            tmp_path: Path) -> None:
     clock = ManualClock()
-    cfg = Settings(home=tmp_path)
     conn = aioredis.from_url(own_redis.url)
-    accounts, wallet = Accounts(conn, cfg, clock, FAST_HASH), Wallet(conn, cfg, clock)
+    accounts, wallet = Accounts(conn, clock=clock, hasher=FAST_HASH), Wallet(conn, clock=clock)
     acct = await new_player(accounts, funds="100.00", wallet=wallet)
     other = await new_player(accounts, funds="100.00", wallet=wallet)
     await wallet.reserve(acct, "bet-1", "40.00", "sport_prematch")
@@ -605,7 +601,7 @@ async def test_reservation_survives_kill_9_and_is_resolved(own_redis: EmbeddedRe
     own_redis.kill()
     own_redis.restart()
     conn = aioredis.from_url(own_redis.url)
-    wallet = Wallet(conn, cfg, clock)  # fresh: the restarted server has no scripts cached
+    wallet = Wallet(conn, clock=clock)  # fresh: the restarted server has no scripts cached
     clock.advance(60)
     assert [r.op_id for r in await wallet.stale_reservations(30)] == ["bet-1"]
     assert await wallet.stale_reservations(120) == []
@@ -677,14 +673,11 @@ async def test_batched_reserve_and_resolve_match_the_single_calls(
     assert await wallet.stale_reservations(0) == []
     again = await wallet.resolve_many([(rich, "m1", "commit")])
     assert isinstance(again[0], Receipt) and again[0].replayed
-    decisions = []
-    for _ in range(5):
-        try:
-            decisions.append(await wallet.rate_limit(rich))
-        except RateLimited as refused:
-            decisions.append(refused)
+    decisions = await wallet.reserve_many(
+        [(rich, f"rl{i}", Decimal("1"), "sport_prematch") for i in range(5)],
+        bets_for_event="ev-rl")
     assert [not isinstance(d, RateLimited) for d in decisions] == [True, True, True, False, False]
-    assert decisions[-1].extra["retry_after_s"] > 0
+    assert decisions[-1].facts["retry_after_s"] > 0  # type: ignore[union-attr]
 
 
 async def test_reserving_bets_takes_a_rate_token_and_records_the_event_atomically(
@@ -692,13 +685,13 @@ async def test_reserving_bets_takes_a_rate_token_and_records_the_event_atomicall
 ) -> None:
     acct = await new_player(accounts, funds="100.00", wallet=wallet)
     broke = await new_player(accounts, funds="1.00", wallet=wallet)
-    burst = wallet.settings.rate_limit_burst
+    burst = wallet.config.rate_limit_burst
     items = [(acct, f"p{i}", Decimal("1"), "sport_prematch") for i in range(burst + 2)]
     first = await wallet.reserve_many(items, bets_for_event="ev-1")
     kinds = [type(r).__name__ for r in first]
     assert kinds == ["Receipt"] * burst + ["RateLimited"] * 2
     limited = first[-1]
-    assert isinstance(limited, RateLimited) and limited.extra["retry_after_s"] > 0
+    assert isinstance(limited, RateLimited) and limited.facts["retry_after_s"] > 0
     # reserved bets are traced to their event and listed by time; refused ones are not
     refs = await wallet.redis.hgetall(f"{{acct:{acct}}}:betref")
     assert {k.decode(): v.decode() for k, v in refs.items()} == {

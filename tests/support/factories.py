@@ -1,11 +1,24 @@
-"""Small builders shared by tests: event definitions and bets."""
+"""Small builders shared by tests: event definitions, bets, and a flat view of decisions."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from actors.book import PlaceBet, market_spec
-from actors.book_events import EventCreated, OddsPolicy
+from domain.bets import BetDecision, PlaceBet
+from domain.book import Book, market_spec
+from domain.codec import decode
+from domain.events import (
+    BetAbandoned,
+    BetAccepted,
+    BetHeld,
+    BetRejected,
+    BookEvent,
+    EventCreated,
+    OddsPolicy,
+)
+from domain.ladder import format_price
+from domain.money import money
 
 
 def match_winner_event(
@@ -48,3 +61,40 @@ def bet(
 ) -> PlaceBet:
     return PlaceBet(bet_id, account, market, selection, Decimal(stake), Decimal(price), policy,
                     version)
+
+
+def record(decision: BetDecision) -> dict[str, Any]:
+    """A decision flattened for assertions: status, and what each status carries."""
+    if isinstance(decision, BetAbandoned):
+        return {"bet_id": decision.bet_id, "status": "rejected", "code": "UNAVAILABLE",
+                "extra": {}}
+    out: dict[str, Any] = {"bet_id": decision.terms.bet_id, "stake": money(decision.terms.stake),
+                           "placed_at": decision.terms.placed_at}
+    if isinstance(decision, BetAccepted):
+        out.update(status="accepted", price=format_price(decision.price),
+                   potential_payout=money(decision.terms.stake * decision.price),
+                   version=decision.version, accepted_at=decision.at)
+    elif isinstance(decision, BetHeld):
+        out.update(status="pending", accept_after=decision.accept_after,
+                   version=decision.version)
+    else:
+        out.update(status="rejected", code=decision.code, detail=decision.detail,
+                   extra=decision.extra)
+    return out
+
+
+def place(book: Book, cmd: PlaceBet, now: float) -> tuple[dict[str, Any], list[BookEvent]]:
+    """``book.place`` with the decision flattened by ``record``."""
+    decision, events = book.place(cmd, now)
+    return record(decision), events
+
+
+def outcome(result: bytes | Exception) -> dict[str, Any]:
+    """One answer of ``EventActor.place_bets``/``resolve``, flattened by ``record``; a
+    structural refusal becomes ``{"error": {"code": ...}}``."""
+    if isinstance(result, Exception):
+        return {"error": {"code": getattr(result, "code", type(result).__name__),
+                          "detail": str(result)}}
+    decision = decode(result)
+    assert isinstance(decision, BetAccepted | BetHeld | BetRejected | BetAbandoned)
+    return record(decision)

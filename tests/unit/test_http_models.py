@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from actors import errors
+from domain import errors
+from domain.errors import RateLimited
 from serve_apps import problems
 from serve_apps.models import BetRequest, EventIn, LimitsRequest
-from storage.errors import RateLimited
 
 BET = {"event_id": "e1", "market_id": "mw", "selection_id": "home", "stake": "10.5",
        "price": "2.5"}

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from media import aiortc_adapter
-from media.entitlements import media_tier_key, tier_allowed
+from media.entitlements import tier_allowed
 from media.playlist import Tier
 from media.qos import bet_delay_is_safe, latency_summary, percentile
 from media.rtp import (
@@ -104,7 +104,6 @@ def test_entitlement_policy() -> None:
     assert tier_allowed(Tier.WEBRTC, Tier.LL_HLS)
     assert not tier_allowed(Tier.HLS, Tier.WEBRTC)
     assert tier_allowed(None, Tier.DELAYED) and not tier_allowed(None, Tier.HLS)
-    assert media_tier_key("42") == "{acct:42}:media_tier"
 
 
 def test_qos_maths() -> None:

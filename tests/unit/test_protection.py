@@ -9,34 +9,30 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.protection import (
+from domain.clock import ManualClock, ms
+from domain.errors import InvalidAmount
+from domain.jurisdiction import (
     JURISDICTION_RULES,
-    PERMANENT_UNTIL_MS,
-    ExclusionPeriod,
-    InvalidAmount,
-    LedgerAccount,
-    LedgerEntry,
-    LimitName,
-    LimitState,
-    ManualClock,
     PaymentMethod,
-    Posting,
     Product,
-    add_months,
     age_on,
-    build_statement,
     encode_blocked,
-    exclusion_end,
-    exclusion_end_ms,
-    from_cents,
     is_iso_country,
     method_allowed,
-    ms,
-    parse_postings,
-    plan_limit_change,
     product_allowed,
-    to_cents,
 )
+from domain.ledger import LedgerAccount, LedgerEntry, Posting, build_statement, parse_postings
+from domain.limits import (
+    PERMANENT_UNTIL_MS,
+    ExclusionPeriod,
+    LimitName,
+    LimitState,
+    add_months,
+    exclusion_end,
+    exclusion_end_ms,
+    plan_limit_change,
+)
+from domain.money import from_cents, to_cents
 
 A = LedgerAccount
 DAY = 86_400_000

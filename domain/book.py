@@ -11,19 +11,18 @@ the others'), so checking *s* alone keeps every selection within the market's li
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
-from actors import errors
-from actors.book_events import (
+from domain import errors
+from domain.bets import BetDecision, PlaceBet
+from domain.events import (
     BetAbandoned,
     BetAccepted,
     BetHeld,
     BetRejected,
-    BetStatus,
     BetTerms,
     BookEvent,
     EventCreated,
@@ -36,13 +35,9 @@ from actors.book_events import (
     OddsPolicy,
     ScoreChanged,
     SelectionSpec,
-    decode,
-    encode,
 )
-from actors.ladder import format_price, is_on_ladder
-
-CENT = Decimal("0.01")
-ZERO = Decimal("0")
+from domain.ladder import format_price, is_on_ladder
+from domain.money import ZERO, money
 
 EVENT_TRANSITIONS: dict[EventStatus, frozenset[EventStatus]] = {
     EventStatus.SCHEDULED: frozenset(
@@ -105,58 +100,6 @@ class BookState:
     held: dict[str, BetHeld] = field(default_factory=dict)
     bets_accepted: int = 0
     bets_rejected: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceBet:
-    """A bettor's request. ``bet_id`` is derived by the caller from the idempotency key."""
-
-    bet_id: str
-    account_id: str
-    market_id: str
-    selection_id: str
-    stake: Decimal
-    price: Decimal
-    policy: OddsPolicy = OddsPolicy.NONE
-    price_version: int | None = None
-    # False for bettors whose jurisdiction forbids in-play betting (AU): the book refuses
-    # them exactly when the event is in play, with no race against a status change
-    in_play_allowed: bool = True
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # crossing a process boundary: plain strings pickle ~10x faster than Decimals + enum
-        return _place_bet_from_wire, (
-            self.bet_id, self.account_id, self.market_id, self.selection_id, str(self.stake),
-            str(self.price), self.policy.value, self.price_version, self.in_play_allowed,
-        )
-
-    def fingerprint(self) -> str:
-        body = "|".join(
-            (
-                self.account_id, self.market_id, self.selection_id, _canon(self.stake),
-                _canon(self.price), str(self.price_version), self.policy.value,
-            )
-        )
-        return hashlib.blake2b(body.encode(), digest_size=12).hexdigest()
-
-
-def _place_bet_from_wire(
-    bet_id: str, account_id: str, market_id: str, selection_id: str, stake: str, price: str,
-    policy: str, price_version: int | None, in_play_allowed: bool,
-) -> PlaceBet:
-    return PlaceBet(bet_id, account_id, market_id, selection_id, Decimal(stake), Decimal(price),
-                    OddsPolicy(policy), price_version, in_play_allowed)
-
-
-def _canon(value: Decimal) -> str:
-    try:
-        return str(value.quantize(CENT))
-    except ArithmeticError:
-        return str(value)
-
-
-def money(value: Decimal) -> str:
-    return f"{value.quantize(CENT, rounding=ROUND_DOWN)}"
 
 
 # ---------------------------------------------------------------- fold
@@ -280,7 +223,7 @@ def validate_bet(state: BookState, cmd: PlaceBet) -> MarketState:
     return market
 
 
-def _refusal(state: BookState, market: MarketState, terms: BetTerms) -> errors.BettingError | None:
+def _refusal(state: BookState, market: MarketState, terms: BetTerms) -> errors.DomainError | None:
     """The first business rule the bet breaks at the current state, or None."""
     if state.status is EventStatus.CLOSED or market.status not in (
         MarketStatus.OPEN, MarketStatus.SUSPENDED
@@ -309,7 +252,7 @@ def price_acceptable(policy: OddsPolicy, requested: Decimal, current: Decimal) -
 
 def _limit_refusal(
     market: MarketState, terms: BetTerms, price: Decimal
-) -> errors.BettingError | None:
+) -> errors.DomainError | None:
     stake = terms.stake
     if stake > market.max_stake:
         return errors.StakeAboveMax(
@@ -342,9 +285,10 @@ def decide_bet(state: BookState, cmd: PlaceBet, now: float) -> BetDecision:
     )
     refusal = _refusal(state, market, terms)
     if refusal is None and state.status is EventStatus.IN_PLAY and not cmd.in_play_allowed:
-        refusal = errors.JurisdictionBlocked("in-play betting is not allowed for this account")
+        refusal = errors.JurisdictionBlocked("in-play betting is not allowed for this account",
+                                             product="sport_inplay")
     if refusal is not None:
-        return BetRejected(terms, refusal.code, refusal.detail, refusal.extra, now)
+        return BetRejected(terms, refusal.code, refusal.detail, refusal.facts, now)
     if state.status is EventStatus.IN_PLAY and market.in_play_delay_s > 0:
         return BetHeld(
             terms, now + market.in_play_delay_s, state.score,
@@ -359,7 +303,7 @@ def recheck_held(state: BookState, held: BetHeld, now: float) -> BetDecision:
     terms = held.terms
     market = state.markets[terms.market_id]
     if state.suspensions + market.suspensions != held.suspensions:
-        refusal: errors.BettingError | None = errors.MarketSuspended(
+        refusal: errors.DomainError | None = errors.MarketSuspended(
             f"market {market.market_id} was suspended during the in-play delay"
         )
     elif state.score != held.score:
@@ -367,7 +311,7 @@ def recheck_held(state: BookState, held: BetHeld, now: float) -> BetDecision:
     else:
         refusal = _refusal(state, market, terms)
     if refusal is not None:
-        return BetRejected(terms, refusal.code, refusal.detail, refusal.extra, now)
+        return BetRejected(terms, refusal.code, refusal.detail, refusal.facts, now)
     price = market.selections[terms.selection_id].price
     return BetAccepted(terms, price, market.version, now)
 
@@ -381,47 +325,6 @@ def due_bets(state: BookState, now: float) -> list[BetHeld]:
 
 def next_due(state: BookState) -> float | None:
     return min((h.accept_after for h in state.held.values()), default=None)
-
-
-# ---------------------------------------------------------------- bet records (the index)
-
-
-def bet_record(event_id: str, event: BetAccepted | BetHeld | BetRejected | BetAbandoned
-               ) -> dict[str, Any]:
-    """The outcome a client sees, stored in the bet index and returned on idempotent replay."""
-    if isinstance(event, BetAbandoned):
-        return {
-            "bet_id": event.bet_id, "account_id": event.account_id, "event_id": event_id,
-            "status": BetStatus.REJECTED.value, "code": "UNAVAILABLE", "detail": event.reason,
-            "extra": {}, "rejected_at": event.at, "placed_at": event.at, "fp": "",
-        }
-    t = event.terms
-    record: dict[str, Any] = {
-        "bet_id": t.bet_id,
-        "account_id": t.account_id,
-        "event_id": event_id,
-        "market_id": t.market_id,
-        "selection_id": t.selection_id,
-        "stake": money(t.stake),
-        "requested_price": format_price(t.price),
-        "policy": t.policy.value,
-        "placed_at": t.placed_at,
-        "fp": t.fingerprint,
-    }
-    if isinstance(event, BetAccepted):
-        record.update(
-            status=BetStatus.ACCEPTED.value, price=format_price(event.price),
-            potential_payout=money(t.stake * event.price), version=event.version,
-            accepted_at=event.at,
-        )
-    elif isinstance(event, BetHeld):
-        record.update(status=BetStatus.PENDING.value, accept_after=event.accept_after)
-    else:
-        record.update(
-            status=BetStatus.REJECTED.value, code=event.code, detail=event.detail,
-            extra=event.extra, rejected_at=event.at,
-        )
-    return record
 
 
 # ---------------------------------------------------------------- operator commands
@@ -529,124 +432,6 @@ def decide_score(state: BookState, score: str, now: float) -> list[BookEvent]:
     return [] if score == state.score else [ScoreChanged(score, now)]
 
 
-# ---------------------------------------------------------------- views and snapshots
-
-
-def event_view(state: BookState) -> dict[str, Any]:
-    """The event as ``GET /v1/events/{event_id}`` shows it."""
-    return {
-        "event_id": state.event_id,
-        "name": state.name,
-        "sport": state.sport,
-        "status": state.status.value,
-        "starts_at": state.starts_at,
-        "score": state.score,
-        "markets": [_market_view(state, m) for m in state.markets.values()],
-    }
-
-
-def _market_view(state: BookState, market: MarketState) -> dict[str, Any]:
-    status = market.status
-    if state.status is EventStatus.SUSPENDED and status is MarketStatus.OPEN:
-        status = MarketStatus.SUSPENDED
-    return {
-        "market_id": market.market_id,
-        "name": market.name,
-        "status": status.value,
-        "version": market.version,
-        "in_play_delay_s": market.in_play_delay_s,
-        "selections": [
-            {"selection_id": s.selection_id, "name": s.name, "price": format_price(s.price)}
-            for s in market.selections.values()
-        ],
-    }
-
-
-def exposure_view(state: BookState) -> dict[str, Any]:
-    """Liability per market and selection, for the operator."""
-    return {
-        "event_id": state.event_id,
-        "bets_accepted": state.bets_accepted,
-        "bets_pending": len(state.held),
-        "markets": [
-            {
-                "market_id": m.market_id,
-                "max_liability": money(m.max_liability),
-                "stakes_total": money(m.stakes_total),
-                "worst_liability": money(max(m.liability(s) for s in m.selections)),
-                "selections": [
-                    {
-                        "selection_id": s.selection_id,
-                        "price": format_price(s.price),
-                        "payout_total": money(s.payout_total),
-                        "liability": money(m.liability(s.selection_id)),
-                    }
-                    for s in m.selections.values()
-                ],
-            }
-            for m in state.markets.values()
-        ],
-    }
-
-
-def state_to_dict(state: BookState) -> dict[str, Any]:
-    """A JSON-ready snapshot of the whole in-memory state."""
-    return {
-        "event_id": state.event_id,
-        "created": state.created,
-        "name": state.name,
-        "sport": state.sport,
-        "starts_at": state.starts_at,
-        "status": state.status.value,
-        "score": state.score,
-        "suspensions": state.suspensions,
-        "bets_accepted": state.bets_accepted,
-        "bets_rejected": state.bets_rejected,
-        "markets": [_market_to_dict(m) for m in state.markets.values()],
-        "held": [encode(h).decode() for h in state.held.values()],
-    }
-
-
-def _market_to_dict(m: MarketState) -> dict[str, Any]:
-    return {
-        "market_id": m.market_id, "name": m.name, "status": m.status.value,
-        "version": m.version, "in_play_delay_s": m.in_play_delay_s,
-        "max_liability": str(m.max_liability), "max_stake": str(m.max_stake),
-        "max_payout": str(m.max_payout), "stakes_total": str(m.stakes_total),
-        "suspensions": m.suspensions,
-        "selections": [
-            [s.selection_id, s.name, str(s.price), str(s.payout_total)]
-            for s in m.selections.values()
-        ],
-    }
-
-
-def state_from_dict(data: dict[str, Any]) -> BookState:
-    state = BookState(
-        event_id=data["event_id"], created=data["created"], name=data["name"],
-        sport=data["sport"], starts_at=data["starts_at"], status=EventStatus(data["status"]),
-        score=data["score"], suspensions=data["suspensions"],
-        bets_accepted=data["bets_accepted"], bets_rejected=data["bets_rejected"],
-    )
-    for m in data["markets"]:
-        state.markets[m["market_id"]] = MarketState(
-            market_id=m["market_id"], name=m["name"], status=MarketStatus(m["status"]),
-            version=m["version"], in_play_delay_s=m["in_play_delay_s"],
-            max_liability=Decimal(m["max_liability"]), max_stake=Decimal(m["max_stake"]),
-            max_payout=Decimal(m["max_payout"]), stakes_total=Decimal(m["stakes_total"]),
-            suspensions=m["suspensions"],
-            selections={
-                sid: SelectionState(sid, name, Decimal(price), Decimal(payout))
-                for sid, name, price, payout in m["selections"]
-            },
-        )
-    for raw in data["held"]:
-        held = decode(raw)
-        assert isinstance(held, BetHeld)
-        state.held[held.terms.bet_id] = held
-    return state
-
-
 def market_spec(
     market_id: str,
     name: str,
@@ -666,8 +451,6 @@ def market_spec(
 
 # ---------------------------------------------------------------- the book with its index
 
-
-BetDecision = BetAccepted | BetHeld | BetRejected | BetAbandoned
 
 
 class Book:
@@ -714,13 +497,6 @@ class Book:
         event = decide_bet(self.state, cmd, now)
         self._commit([event])
         return event, [event]
-
-    def place_record(
-        self, cmd: PlaceBet, now: float
-    ) -> tuple[dict[str, Any], list[BookEvent]]:
-        """``place`` with the outcome as the client sees it."""
-        decision, events = self.place(cmd, now)
-        return bet_record(self.state.event_id, decision), events
 
     def resolve(self, bet_id: str, account_id: str, now: float
                 ) -> tuple[BetDecision, list[BookEvent]]:

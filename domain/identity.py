@@ -1,4 +1,4 @@
-"""Password hashing and stateless signed bearer tokens (pure: no Redis, no I/O but the clock).
+"""Who is calling: roles, password hashing and stateless signed bearer tokens (pure: no I/O).
 
 Passwords: scrypt (memory-hard; n=2**14, r=8 → 16 MiB and ≈ 50 ms per hash), a per-password
 random salt, constant-time comparison. The encoded form names its parameters, so they can be
@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from actors.protection import Clock
-from cluster.config import Settings
+from domain.clock import Clock
 
 
 class Role(StrEnum):
@@ -31,6 +30,15 @@ class Role(StrEnum):
     PLAYER = "player"
     OPERATOR = "operator"
     PUBLISHER = "publisher"
+
+
+class KycStatus(StrEnum):
+    """Identity verification state; only ``verified`` accounts can bet."""
+
+    PENDING = "pending"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    NOT_APPLICABLE = "n/a"  # operator and publisher principals
 
 
 @dataclass(frozen=True)
@@ -118,11 +126,6 @@ class TokenSigner:
         if len(self._key) < 16:
             raise ValueError("token key too short")
         self.clock = clock
-
-    @classmethod
-    def from_settings(cls, settings: Settings, clock: Clock = time.time) -> TokenSigner:
-        """The signer of this installation (key generated on first use, kept 0600)."""
-        return cls(settings.secret("token_key"), clock)
 
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()

@@ -1,0 +1,554 @@
+"""The application services the HTTP routes use, one per area, built once per API replica.
+
+A route asks for the one service it needs (``serve_apps.deps``), never for everything, and no
+route holds a Redis client or knows a key: bets, events, accounts, wallet, reviews, audit,
+media and readiness each hide their storage and actors behind a few typed methods. Nothing
+here knows HTTP; ``serve_apps.views`` turns what they return into JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from actors.event_actor import ActorConfig
+from actors.registry import EventClient, EventRegistry
+from actors.saga import BetSaga, SagaConfig
+from actors.sweeper import sweeper_alive
+from domain import errors
+from domain.bets import BetDecision, PlaceBet, bet_id_for
+from domain.book import market_spec
+from domain.events import BetAccepted, BetHeld, EventCreated, EventStatus, MarketStatus, OddsPolicy
+from domain.identity import KycStatus, Role, TokenError, TokenSigner
+from domain.jurisdiction import PaymentMethod, Product, product_allowed
+from domain.ledger import Statement
+from domain.limits import ExclusionPeriod
+from domain.views import EventSummary, EventView, ExposureView
+from media.entitlements import EntitlementStore
+from media.playlist import Tier
+from storage.accounts import (
+    Account,
+    Accounts,
+    AccountsConfig,
+    Exclusion,
+    KycProvider,
+    LimitChangeResult,
+    SimulatedKycProvider,
+)
+from storage.bet_index import BetIndex, FoundBet
+from storage.catalog import Catalog
+from storage.journal import ChainBroken, verify_chain
+from storage.redis_client import async_client, sync_client
+from storage.reviews import ReviewItem, ReviewKind, ReviewQueue, review_id
+from storage.wallet import Balance, Receipt, Wallet, WalletConfig
+
+# an idempotency key as the API takes it
+MAX_KEY_LEN = 64
+
+
+@dataclass(frozen=True)
+class MarketDefaults:
+    """The limits a market gets when its definition does not say."""
+
+    in_play_delay_s: float = 5.0
+    max_liability: Decimal = Decimal("100000.00")
+    max_stake: Decimal = Decimal("10000.00")
+    max_payout: Decimal = Decimal("250000.00")
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Everything an API replica needs, built by ``cluster`` from the platform's settings."""
+
+    redis_url: str
+    actor: ActorConfig
+    wallet: WalletConfig = field(default_factory=WalletConfig)
+    accounts: AccountsConfig = field(default_factory=AccountsConfig)
+    saga: SagaConfig = field(default_factory=SagaConfig)
+    markets: MarketDefaults = field(default_factory=MarketDefaults)
+    token_ttl_s: int = 12 * 3600
+    # "simulated": a demo identity provider verifies new accounts; "manual": operators do
+    kyc_provider: str = "simulated"
+    kyc_delay_s: float = 2.0
+    media_region: str = "local"
+    # POST /v1/bets answered from ASGI around FastAPI's routing (serve_apps.app)
+    fast_bets: bool = True
+    # Serve's per-request watch for a client hanging up (serve_apps.app)
+    watch_disconnects: bool = False
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: an account id and its role (from a verified token)."""
+
+    account_id: str
+    role: Role
+
+
+class Authenticator:
+    """Bearer tokens: who is calling, and tokens for who logged in."""
+
+    def __init__(self, signer: TokenSigner, ttl_s: int) -> None:
+        self.signer, self.ttl_s = signer, ttl_s
+
+    def principal(self, authorization: str) -> Principal:
+        """The caller named by an ``Authorization`` header value (UNAUTHENTICATED otherwise)."""
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise errors.Unauthenticated("a bearer token is required",
+                                         headers_hint="Authorization: Bearer <token>")
+        try:
+            claims = self.signer.verify(token.strip())
+        except (TokenError, ValueError) as exc:
+            raise errors.Unauthenticated(str(exc)) from exc
+        return Principal(claims.subject, claims.role)
+
+
+def require_role(who: Principal, *roles: Role) -> Principal:
+    """``who`` if their role is one of ``roles`` (FORBIDDEN otherwise)."""
+    if who.role not in roles:
+        names = " or ".join(sorted(r.value for r in roles))
+        raise errors.Forbidden(f"this needs the role {names}")
+    return who
+
+
+def check_idempotency_key(key: str) -> str:
+    """An ``Idempotency-Key`` header's value, if it is one (IDEMPOTENCY_KEY_REQUIRED)."""
+    if not 1 <= len(key) <= MAX_KEY_LEN or not key.isprintable():
+        raise errors.IdempotencyKeyRequired(
+            f"an Idempotency-Key header of 1-{MAX_KEY_LEN} printable characters is required")
+    return key
+
+
+class Background:
+    """Tasks started by a request that outlive it (kept referenced so they are not lost)."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+# ---------------------------------------------------------------- bets
+
+
+@dataclass(frozen=True)
+class BetPage:
+    items: list[FoundBet]
+    next_cursor: int | None
+
+
+class BetService:
+    """Place bets (the saga) and find a player's own bets (the bet index)."""
+
+    def __init__(self, saga: BetSaga, index: BetIndex, accounts: Accounts) -> None:
+        self.saga, self.index, self.accounts = saga, index, accounts
+        self._jurisdictions: dict[str, str] = {}
+
+    async def place(self, who: Principal, idempotency_key: str, event_id: str, market_id: str,
+                    selection_id: str, stake: Decimal, price: Decimal, policy: OddsPolicy,
+                    price_version: int | None) -> BetDecision:
+        """The bet's decision (raises its refusal when the book or the wallet refused it)."""
+        require_role(who, Role.PLAYER)
+        key = check_idempotency_key(idempotency_key)
+        cmd = PlaceBet(bet_id_for(who.account_id, key), who.account_id, market_id, selection_id,
+                       stake, price, policy, price_version,
+                       await self._in_play_allowed(who.account_id))
+        return await self.saga.place(cmd, Product.SPORT_PREMATCH.value, event_id)
+
+    async def _in_play_allowed(self, account_id: str) -> bool:
+        # an account's jurisdiction never changes, so it is cached (bounded)
+        found = self._jurisdictions.get(account_id)
+        if found is None:
+            found = (await self.accounts.get(account_id)).jurisdiction
+            if len(self._jurisdictions) > 100_000:
+                self._jurisdictions.clear()
+            self._jurisdictions[account_id] = found
+        return product_allowed(found, Product.SPORT_INPLAY)
+
+    async def get(self, who: Principal, bet_id: str) -> FoundBet:
+        """One of the caller's bets; another player's bet is indistinguishable from none."""
+        found = (await self.index.find(who.account_id, [bet_id])).get(bet_id)
+        if found is None:
+            raise errors.UnknownBet(f"no bet {bet_id}")
+        return found
+
+    async def page(self, who: Principal, status: str | None, limit: int, cursor: int
+                   ) -> BetPage:
+        """The caller's bets, newest first, from position ``cursor``; ``status`` filters."""
+        items: list[FoundBet] = []
+        position: int | None = cursor
+        while len(items) < limit and position is not None:
+            ids = await self.index.newest(who.account_id, position, limit * 2)
+            if not ids:
+                position = None
+                break
+            found = await self.index.find(who.account_id, ids)
+            for offset, bet_id in enumerate(ids):
+                bet = found.get(bet_id)
+                if bet is not None and (status is None or status_of(bet.decision) == status):
+                    items.append(bet)
+                    if len(items) == limit:
+                        position += offset + 1
+                        break
+            else:
+                position += len(ids)
+        return BetPage(items, position)
+
+
+def status_of(decision: BetDecision) -> str:
+    """A decision's API status."""
+    if isinstance(decision, BetAccepted):
+        return "accepted"
+    if isinstance(decision, BetHeld):
+        return "pending"
+    return "rejected"
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class SelectionDefinition:
+    selection_id: str | None
+    name: str
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class MarketDefinition:
+    market_id: str | None
+    name: str
+    selections: list[SelectionDefinition]
+    in_play_delay_s: float | None = None
+    max_liability: Decimal | None = None
+    max_stake: Decimal | None = None
+    max_payout: Decimal | None = None
+
+
+class EventService:
+    """Events and their markets: the event actors (the authority) and the catalog (listings)."""
+
+    def __init__(self, registry: EventRegistry, catalog: Catalog, defaults: MarketDefaults
+                 ) -> None:
+        self.registry, self.catalog, self.defaults = registry, catalog, defaults
+
+    async def listing(self) -> list[EventSummary]:
+        return await self.catalog.list()
+
+    async def view(self, event_id: str) -> EventView:
+        return await (await self.registry.get(event_id)).view()
+
+    async def exposure(self, event_id: str) -> ExposureView:
+        return await (await self.registry.get(event_id)).exposure()
+
+    async def create(self, event_id: str | None, name: str, sport: str, starts_at: str,
+                     markets: list[MarketDefinition]) -> EventView:
+        """A new event, ``scheduled`` with its markets ``open``; ids filled in when missing."""
+        spec = self._spec(event_id or f"ev-{secrets.token_hex(6)}", name, sport, starts_at,
+                          markets)
+        client = await self.registry.get(spec.event_id, create=True)
+        view = await client.create_event(spec)
+        await self.catalog.upsert(view)
+        return view
+
+    def _spec(self, event_id: str, name: str, sport: str, starts_at: str,
+              markets: list[MarketDefinition]) -> EventCreated:
+        d = self.defaults
+        specs = []
+        for m_index, market in enumerate(markets, start=1):
+            selections = [(sel.selection_id or f"s{i}", sel.name, sel.price)
+                          for i, sel in enumerate(market.selections, start=1)]
+            specs.append(market_spec(
+                market.market_id or f"m{m_index}", market.name, selections,
+                in_play_delay_s=d.in_play_delay_s if market.in_play_delay_s is None
+                else market.in_play_delay_s,
+                max_liability=market.max_liability or d.max_liability,
+                max_stake=market.max_stake or d.max_stake,
+                max_payout=market.max_payout or d.max_payout))
+        return EventCreated(event_id, name, sport, starts_at, tuple(specs), 0.0)
+
+    async def _changed(self, event_id: str,
+                       change: Callable[[EventClient], Awaitable[EventView]]) -> EventView:
+        view = await change(await self.registry.get(event_id))
+        await self.catalog.upsert(view)
+        return view
+
+    async def set_status(self, event_id: str, status: EventStatus) -> EventView:
+        return await self._changed(event_id, lambda c: c.set_status(status))
+
+    async def set_market_status(self, event_id: str, market_id: str, status: MarketStatus
+                                ) -> EventView:
+        return await self._changed(event_id, lambda c: c.set_market_status(market_id, status))
+
+    async def change_odds(self, event_id: str, market_id: str, prices: dict[str, Decimal]
+                          ) -> EventView:
+        return await self._changed(event_id, lambda c: c.change_odds(market_id, prices))
+
+    async def set_score(self, event_id: str, score: str) -> EventView:
+        return await self._changed(event_id, lambda c: c.set_score(score))
+
+
+# ---------------------------------------------------------------- accounts
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str
+    expires_at: float
+    account: Account
+
+
+class AccountService:
+    """Registration (with the KYC provider), login, the caller's account, KYC decisions."""
+
+    def __init__(self, accounts: Accounts, auth: Authenticator, kyc: KycProvider | None,
+                 background: Background) -> None:
+        self.accounts, self.auth, self.kyc, self.background = accounts, auth, kyc, background
+
+    async def register(self, username: str, password: str, jurisdiction: str,
+                       date_of_birth: Any) -> Account:
+        account = await self.accounts.register(username, password, jurisdiction,
+                                               date_of_birth)
+        if self.kyc is not None:
+            self.background.start(self.accounts.run_kyc(account.account_id, self.kyc))
+        return account
+
+    async def login(self, username: str, password: str) -> Session:
+        account = await self.accounts.authenticate(username, password)
+        issued = self.auth.signer.issue(account.account_id, account.role, self.auth.ttl_s)
+        return Session(issued.token, issued.claims.expires_at, account)
+
+    async def get(self, account_id: str) -> Account:
+        return await self.accounts.get(account_id)
+
+
+
+# ---------------------------------------------------------------- wallet
+
+
+class WalletService:
+    """A player's money and protection: balance, deposits, withdrawals, limits, exclusion."""
+
+    def __init__(self, wallet: Wallet, accounts: Accounts, reviews: ReviewQueue) -> None:
+        self.wallet, self.accounts, self.reviews = wallet, accounts, reviews
+
+    async def balance(self, who: Principal) -> Balance:
+        return await self.wallet.balance(who.account_id)
+
+    async def deposit(self, who: Principal, key: str, amount: Decimal, method: PaymentMethod
+                      ) -> Receipt:
+        receipt = await self.wallet.deposit(who.account_id, f"dep:{key}", amount, method)
+        await self._queue_if_held(ReviewKind.DEPOSIT, who, receipt)
+        return receipt
+
+    async def withdraw(self, who: Principal, key: str, amount: Decimal) -> Receipt:
+        receipt = await self.wallet.withdraw(who.account_id, f"wd:{key}", amount)
+        await self._queue_if_held(ReviewKind.WITHDRAWAL, who, receipt)
+        return receipt
+
+    async def _queue_if_held(self, kind: ReviewKind, who: Principal, receipt: Receipt) -> None:
+        # a replayed request adds the same item again: the queue is keyed by the operation
+        if receipt.status == "pending_review":
+            await self.reviews.add(kind, who.account_id, receipt.op_id,
+                                   amount=f"{receipt.amount:.2f}")
+
+    async def set_limits(self, who: Principal, changes: dict[str, Decimal | None]
+                         ) -> list[LimitChangeResult]:
+        return await self.accounts.set_limits(who.account_id, changes)
+
+    async def self_exclude(self, who: Principal, period: ExclusionPeriod) -> Exclusion:
+        return await self.accounts.self_exclude(who.account_id, period)
+
+    async def statement(self, who: Principal, month: str) -> Statement:
+        return await self.wallet.statement(who.account_id, month)
+
+
+# ---------------------------------------------------------------- reviews
+
+
+class ReviewService:
+    """The operator's review queue: KYC checks and held deposits/withdrawals.
+
+    A decision is recorded first, atomically in the account's slot and idempotently (keyed
+    by the review id): the KYC script or the wallet's review script. Only then does the item
+    leave the queue. A crash in between leaves it listed; deciding it again replays the
+    recorded decision and removes it; deciding it the other way is ``ALREADY_DECIDED``.
+    """
+
+    def __init__(self, queue: ReviewQueue, accounts: Accounts, wallet: Wallet) -> None:
+        self.queue, self.accounts, self.wallet = queue, accounts, wallet
+
+    async def waiting(self) -> list[ReviewItem]:
+        return await self.queue.list()
+
+    async def decide(self, rid: str, approve: bool, reason: str, operator: str) -> ReviewItem:
+        item = await self.queue.get(rid)
+        if item is None:
+            raise errors.UnknownReview(f"no review {rid}")
+        if item.kind is ReviewKind.KYC:
+            status = KycStatus.VERIFIED if approve else KycStatus.REJECTED
+            await self.accounts.decide_kyc(item.account_id, status, reason, operator,
+                                           decision_id=rid)
+        else:
+            await self.wallet.decide_held(item.account_id, item.op_id or "", approve, operator,
+                                          reason)
+        await self.queue.remove(rid)
+        return item
+
+    async def decide_kyc(self, account_id: str, status: KycStatus, reason: str, operator: str
+                         ) -> Account:
+        """A direct KYC decision; a waiting KYC review of the account leaves the queue."""
+        account = await self.accounts.decide_kyc(account_id, status, reason, operator)
+        await self.queue.remove(review_id(ReviewKind.KYC, account_id))
+        return account
+
+
+# ---------------------------------------------------------------- audit, media, readiness
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    ok: bool
+    checked: list[tuple[str, int]]
+    first_bad: str | None = None
+
+
+class AuditService:
+    """Verifies every event journal's hash chain (in a thread: it walks whole journals)."""
+
+    def __init__(self, redis_url: str, catalog: Catalog) -> None:
+        self.redis_url, self.catalog = redis_url, catalog
+
+    async def verify(self) -> ChainCheck:
+        events = [e.event_id for e in await self.catalog.list(include_closed=True)]
+
+        def walk() -> ChainCheck:
+            client = sync_client(self.redis_url)
+            checked: list[tuple[str, int]] = []
+            try:
+                for event_id in events:
+                    try:
+                        checked.append((event_id, verify_chain(client, event_id)))
+                    except ChainBroken as exc:
+                        return ChainCheck(False, checked, str(exc))
+            finally:
+                client.close()
+            return ChainCheck(True, checked)
+
+        return await asyncio.to_thread(walk)
+
+
+class MediaService:
+    """The region's media actor and the viewers' entitlements."""
+
+    def __init__(self, region: str, entitlements: EntitlementStore, accounts: Accounts) -> None:
+        self.region, self.entitlements, self.accounts = region, entitlements, accounts
+        self._actor: Any = None
+
+    async def set_tier(self, account_id: str, tier: Tier) -> None:
+        """The fastest tier an account may watch (UNKNOWN_ACCOUNT for an unknown account)."""
+        await self.accounts.get(account_id)
+        await self.entitlements.set(account_id, tier)
+
+    async def region_actor(self) -> Any:
+        if self._actor is None:
+            from media.actors import get_or_create_region_actor
+
+            self._actor = await asyncio.to_thread(get_or_create_region_actor, self.region)
+        return self._actor
+
+    async def call(self, method: str, event_id: str, *args: Any) -> Any:
+        """A method of the region's media actor; an actor that is away is MEDIA_UNAVAILABLE."""
+        try:
+            actor = await self.region_actor()
+            return await getattr(actor, method).remote(event_id, *args)
+        except errors.DomainError:  # the actor's refusal (Ray's wrapper is one too)
+            raise
+        except Exception as exc:
+            self._actor = None
+            raise errors.MediaUnavailable(f"media is unavailable ({type(exc).__name__})") from exc
+
+    async def require_tier(self, who: Principal, tier: Tier) -> None:
+        if who.role is Role.OPERATOR:
+            return
+        if who.role is not Role.PLAYER or not await self.entitlements.allows(who.account_id,
+                                                                              tier):
+            raise errors.MediaTierForbidden(
+                f"account {who.account_id} may not use tier {tier.value}")
+
+
+class Readiness:
+    """Can this replica take bets? Redis answers and is loaded, the sweeper is alive."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+
+    async def checks(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, probe in (("redis", self._redis_ok()), ("sweeper", self._sweeper_ok())):
+            try:
+                out[name] = await probe
+            except Exception as exc:
+                out[name] = f"{type(exc).__name__}: {exc}"[:200]
+        return out
+
+    async def _redis_ok(self) -> str:
+        await asyncio.wait_for(self._redis.ping(), timeout=2)
+        info: dict[str, Any] = await asyncio.wait_for(self._redis.info("persistence"), timeout=2)
+        return "loading its data" if info.get("loading") else "ok"
+
+    @staticmethod
+    async def _sweeper_ok() -> str:
+        return "ok" if await sweeper_alive() else "not sweeping"
+
+
+# ---------------------------------------------------------------- one replica's services
+
+
+@dataclass
+class ApiServices:
+    """The services of one API replica (its composition root)."""
+
+    config: ApiConfig
+    auth: Authenticator
+    bets: BetService
+    events: EventService
+    accounts: AccountService
+    wallet: WalletService
+    reviews: ReviewService
+    audit: AuditService
+    media: MediaService
+    readiness: Readiness
+
+    @classmethod
+    def build(cls, config: ApiConfig, token_key: str) -> ApiServices:
+        client = async_client(config.redis_url, socket_timeout=10, max_connections=256)
+        wallet = Wallet(client, config.wallet)
+        accounts = Accounts(client, config.accounts)
+        registry = EventRegistry(config.actor)
+        catalog = Catalog(client)
+        queue = ReviewQueue(client)
+        auth = Authenticator(TokenSigner(token_key), config.token_ttl_s)
+        kyc = SimulatedKycProvider(delay_s=config.kyc_delay_s) \
+            if config.kyc_provider == "simulated" else None
+        return cls(
+            config=config, auth=auth,
+            bets=BetService(BetSaga(wallet, registry, config.saga), BetIndex(client), accounts),
+            events=EventService(registry, catalog, config.markets),
+            accounts=AccountService(accounts, auth, kyc, Background()),
+            wallet=WalletService(wallet, accounts, queue),
+            reviews=ReviewService(queue, accounts, wallet),
+            audit=AuditService(config.redis_url, catalog),
+            media=MediaService(config.media_region, EntitlementStore(client), accounts),
+            readiness=Readiness(client),
+        )

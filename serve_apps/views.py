@@ -1,0 +1,182 @@
+"""Typed values to JSON, in one place: the shapes clients see (``docs/API.md``).
+
+Below this module, decisions, events, receipts and accounts are typed values with ``Decimal``
+money and enums; here they become JSON with money and prices as decimal strings and times as
+RFC 3339 UTC. Refused bets become problem+json (``serve_apps.problems``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from fastapi.responses import Response
+
+from domain.bets import BetDecision
+from domain.clock import rfc3339, rfc3339_ms
+from domain.events import BetAbandoned, BetAccepted, BetHeld
+from domain.ladder import format_price
+from domain.ledger import Statement
+from domain.limits import ExclusionPeriod
+from domain.money import money
+from domain.views import EventSummary, EventView, ExposureView, MarketView
+from serve_apps.problems import problem_response
+from storage.accounts import Account, Exclusion, LimitChangeResult
+from storage.reviews import ReviewItem
+from storage.wallet import Balance, Receipt
+
+JSON = "application/json"
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """A JSON answer serialized once by orjson (no re-validation on the way out)."""
+    return Response(orjson.dumps(body), status_code=status, media_type=JSON)
+
+
+# ---------------------------------------------------------------- bets
+
+
+def bet_body(event_id: str, decision: BetDecision) -> dict[str, Any]:
+    """A bet as ``GET /v1/bets/{bet_id}`` shows it."""
+    if isinstance(decision, BetAbandoned):
+        return {"bet_id": decision.bet_id, "event_id": event_id, "market_id": None,
+                "selection_id": None, "status": "rejected", "stake": None, "price": None,
+                "requested_price": None, "odds_change": None,
+                "placed_at": rfc3339_ms(decision.at), "payout": None, "settlements": [],
+                "reason": "UNAVAILABLE", "detail": decision.reason}
+    t = decision.terms
+    out: dict[str, Any] = {
+        "bet_id": t.bet_id, "event_id": event_id, "market_id": t.market_id,
+        "selection_id": t.selection_id, "status": "", "stake": money(t.stake),
+        "price": format_price(t.price), "requested_price": format_price(t.price),
+        "odds_change": t.policy.value, "placed_at": rfc3339_ms(t.placed_at), "payout": None,
+        "settlements": [],
+    }
+    if isinstance(decision, BetAccepted):
+        out.update(status="accepted", price=format_price(decision.price),
+                   potential_payout=money(t.stake * decision.price),
+                   accepted_at=rfc3339_ms(decision.at), price_version=decision.version)
+    elif isinstance(decision, BetHeld):
+        out.update(status="pending", accept_after=rfc3339_ms(decision.accept_after))
+    else:
+        out.update(status="rejected", reason=decision.code, detail=decision.detail)
+    return out
+
+
+def bet_response(event_id: str, decision: BetDecision) -> Response:
+    """201 accepted, 202 pending, or the refusal as problem+json (with the bet id)."""
+    if isinstance(decision, BetAccepted):
+        return json_response(bet_body(event_id, decision), 201)
+    if isinstance(decision, BetHeld):
+        return json_response(bet_body(event_id, decision), 202)
+    if isinstance(decision, BetAbandoned):
+        return problem_response("UNAVAILABLE", decision.reason, bet_id=decision.bet_id)
+    return problem_response(decision.code, decision.detail, bet_id=decision.terms.bet_id,
+                            **decision.extra)
+
+
+# ---------------------------------------------------------------- events
+
+
+def market_body(market: MarketView) -> dict[str, Any]:
+    return {
+        "market_id": market.market_id, "name": market.name, "status": market.status.value,
+        "version": market.version, "in_play_delay_s": market.in_play_delay_s,
+        "selections": [{"selection_id": s.selection_id, "name": s.name,
+                        "price": format_price(s.price)} for s in market.selections],
+    }
+
+
+def event_body(view: EventView) -> dict[str, Any]:
+    """The event as ``GET /v1/events/{event_id}`` shows it."""
+    return {
+        "event_id": view.event_id, "name": view.name, "sport": view.sport,
+        "status": view.status.value, "starts_at": view.starts_at, "score": view.score,
+        "markets": [market_body(m) for m in view.markets],
+    }
+
+
+def summary_body(summary: EventSummary) -> dict[str, Any]:
+    return {"event_id": summary.event_id, "name": summary.name, "sport": summary.sport,
+            "status": summary.status.value, "starts_at": summary.starts_at}
+
+
+def exposure_body(view: ExposureView) -> dict[str, Any]:
+    """Liability per market and selection, for operators."""
+    return {
+        "event_id": view.event_id, "bets_accepted": view.bets_accepted,
+        "bets_pending": view.bets_pending,
+        "markets": [{
+            "market_id": m.market_id, "max_liability": money(m.max_liability),
+            "stakes_total": money(m.stakes_total), "worst_liability": money(m.worst_liability),
+            "selections": [{"selection_id": s.selection_id, "price": format_price(s.price),
+                            "payout_total": money(s.payout_total),
+                            "liability": money(s.liability)} for s in m.selections],
+        } for m in view.markets],
+    }
+
+
+# ---------------------------------------------------------------- money and accounts
+
+
+def amount(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def receipt_body(receipt: Receipt) -> dict[str, Any]:
+    return {"operation_id": receipt.op_id, "kind": receipt.kind, "status": receipt.status,
+            "amount": amount(receipt.amount), "available": amount(receipt.available),
+            "at": rfc3339(receipt.at), "replayed": receipt.replayed}
+
+
+def balance_body(b: Balance) -> dict[str, Any]:
+    return {"balance": amount(b.available), "reserved": amount(b.reserved),
+            "currency": b.currency, "held_for_review": amount(b.deposit_hold + b.withdrawal_hold),
+            "debt": amount(b.debt)}
+
+
+def statement_body(s: Statement) -> dict[str, Any]:
+    return {"month": s.month, "currency": s.currency, "deposits": amount(s.deposits),
+            "withdrawals": amount(s.withdrawals), "stakes": amount(s.stakes),
+            "returns": amount(s.returns), "net_result": amount(s.net_result),
+            "opening_balance": amount(s.opening_balance),
+            "closing_balance": amount(s.closing_balance), "entries": s.entries}
+
+
+def limit_changes_body(results: list[LimitChangeResult]) -> dict[str, Any]:
+    return {"changes": [
+        {"limit": r.name, "value": None if r.value is None else amount(r.value),
+         "immediate": r.immediate, "effective_at": r.effective_at} for r in results]}
+
+
+def exclusion_body(exclusion: Exclusion) -> dict[str, Any]:
+    return {"period": ExclusionPeriod(exclusion.period).value, "until": exclusion.until_rfc3339,
+            "permanent": exclusion.until is None}
+
+
+def account_body(account: Account) -> dict[str, Any]:
+    """``GET /v1/me``: KYC, limits (with pending increases), exclusion, jurisdiction."""
+    excluded = account.excluded_until
+    return {
+        "account_id": account.account_id, "username": account.username,
+        "role": account.role.value, "jurisdiction": account.jurisdiction,
+        "status": account.status, "kyc_status": account.kyc_status.value,
+        "exclusion": {"until": rfc3339(excluded)
+                      if excluded and not account.exclusion_permanent else None,
+                      "permanent": account.exclusion_permanent,
+                      "active": excluded is not None},
+        "limits": {name: {"value": None if v.value is None else str(v.value),
+                          "pending": None if v.pending is None else str(v.pending),
+                          "pending_effective_at": v.pending_effective_at}
+                   for name, v in account.limits.items()},
+    }
+
+
+def review_body(item: ReviewItem) -> dict[str, Any]:
+    body: dict[str, Any] = {"review_id": item.review_id, "kind": item.kind.value,
+                            "account_id": item.account_id, "op_id": item.op_id,
+                            "created_at": rfc3339_ms(item.created_at)}
+    if item.amount is not None:
+        body["amount"] = item.amount
+    return body

@@ -1,0 +1,22 @@
+"""The real API app over real services (a valkey-server from the fixtures), for tests."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from actors.event_actor import ActorConfig
+from domain.identity import PasswordHasher, ScryptParams
+from serve_apps.services import ApiConfig, ApiServices
+from storage.wallet import WalletConfig
+
+TOKEN_KEY = "k" * 32
+
+
+def api_services(redis_url: str, **changes: object) -> ApiServices:
+    """The services of one API replica; a cheap password hash, a generous rate limit."""
+    config = ApiConfig(redis_url=redis_url, actor=ActorConfig(redis_url=redis_url),
+                       wallet=WalletConfig(rate_limit_per_s=1000, rate_limit_burst=1000),
+                       kyc_provider="manual")
+    svc = ApiServices.build(replace(config, **changes), TOKEN_KEY)  # type: ignore[arg-type]
+    svc.accounts.accounts.hasher = PasswordHasher(ScryptParams(n=2**8))
+    return svc
