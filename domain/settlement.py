@@ -1,0 +1,377 @@
+"""Settlement maths: what an accepted bet pays under a market result, as pure functions.
+
+The rules follow how sportsbooks settle from a results feed (Sportradar-style):
+
+* A ``MarketResult`` names the winning selections, a ``void_factor`` (0: no refund, 1/2: half
+  the stake refunded, 1: all of it) and an optional ``dead_heat_factor`` (the share of a
+  winning stake that is paid when selections tie: 1/2 for two, 1/3 for three, ...).
+* ``settle`` gives the payout (what the wallet credits: the returned stake included):
+
+  ============================  ===============================  ==========
+  case                          payout                           status
+  ============================  ===============================  ==========
+  void_factor 1                 stake (whatever the winners)     void
+  win, void 0                   stake × price                    won
+  lose, void 0                  0                                lost
+  win, void 1/2                 stake/2 + stake/2 × price        half_won
+  lose, void 1/2                stake/2                          half_lost
+  win, void 0, dead heat f      stake × f × price                won (``dead_heat=True``)
+  ============================  ===============================  ==========
+
+* **One rounding rule, applied once, at the end**: the exact amount (computed with
+  ``fractions.Fraction``, so nothing is rounded on the way) is rounded DOWN to the cent
+  (``round_down_to_cent``). A payout never exceeds the exact amount and is less than a cent
+  below it; a refunded stake comes back to the cent.
+* Resettlement moves the wallet by the difference only (``adjustment``, ``resettle``); a
+  rollback takes back the previous payout (``rollback``).
+* Cash-out quotes (``cashout_value``, ``fair_cashout_value``) use the same rounding rule.
+
+Invalid money (a stake or payout that is not a positive / non-negative Decimal with at most two
+places) raises ``InvalidAmount``; every other invalid input (prices, factors, versions,
+margins, probabilities, windows) raises ``ValidationFailed`` with a ``field`` fact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
+
+from domain.errors import InvalidAmount, ValidationFailed
+from domain.events import BetStatus
+from domain.money import to_cents
+
+VOID_FACTORS: frozenset[Decimal] = frozenset({Decimal("0"), Decimal("0.5"), Decimal("1")})
+SETTLED_STATUSES: frozenset[BetStatus] = frozenset({
+    BetStatus.WON, BetStatus.LOST, BetStatus.VOID, BetStatus.HALF_WON, BetStatus.HALF_LOST,
+    BetStatus.CASHED_OUT,
+})
+_HALF = Fraction(1, 2)
+
+
+# --- validation helpers -------------------------------------------------------------------
+
+
+def _decimal(value: object, field: str) -> Decimal:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise ValidationFailed(f"{field} must be a finite Decimal, got {value!r}", field=field)
+    return value
+
+
+def _price(value: object, field: str) -> Fraction:
+    price = _decimal(value, field)
+    if price <= 1:
+        raise ValidationFailed(f"{field} must be a decimal price above 1, got {price}",
+                               field=field)
+    return Fraction(price)
+
+
+def _stake(value: Decimal) -> Fraction:
+    """A stake: positive, at most 2 places, not a float (``InvalidAmount`` otherwise)."""
+    return Fraction(to_cents(value), 100)
+
+
+def _amount_cents(value: object, field: str) -> int:
+    """Non-negative money with at most 2 places → integer cents (``InvalidAmount``)."""
+    if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+        raise InvalidAmount(f"{field} must be a non-negative Decimal, got {value!r}",
+                            amount=str(value), field=field)
+    cents = Fraction(value) * 100
+    if cents.denominator != 1:
+        raise InvalidAmount(f"{field} has more than 2 decimal places: {value}",
+                            amount=str(value), field=field)
+    return int(cents)
+
+
+def _from_cents(cents: int) -> Decimal:
+    """Integer cents → a Decimal with exactly two places (exact: built from text)."""
+    return Decimal(f"{cents}E-2")
+
+
+def _version(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationFailed(f"result_version must be an int >= 1, got {value!r}",
+                               field="result_version")
+    return value
+
+
+def round_down_to_cent(exact: Decimal | Fraction) -> Decimal:
+    """The one rounding rule: a non-negative exact amount, rounded DOWN to the cent.
+
+    The result never exceeds ``exact`` and is less than 0.01 below it. Negative amounts are
+    refused (``ValidationFailed``): payouts and quotes are never negative.
+    """
+    if isinstance(exact, Decimal):
+        exact = Fraction(_decimal(exact, "amount"))
+    if exact < 0:
+        raise ValidationFailed(f"cannot round a negative amount: {exact}", field="amount")
+    return _from_cents(math.floor(exact * 100))
+
+
+# --- results and outcomes -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MarketResult:
+    """The result of one market, as the feed gives it (validated on construction).
+
+    * ``winners``: the winning selection ids; no duplicates, no empty ids. It must not be
+      empty unless the market is fully void (``void_factor`` 1): a market nobody won is
+      settled void, or its result names the winner. With ``void_factor`` 1 the winners are
+      ignored.
+    * ``void_factor``: ``Decimal`` 0, 0.5 or 1 (the refunded share of every stake).
+      0.5 is the Asian-handicap quarter line: winners are half won, losers half lost.
+    * ``dead_heat_factor``: ``None`` (no tie) or a ``Decimal`` in (0, 1], the share of each
+      winning stake paid at full price. It applies to every winner of this result and only
+      with ``void_factor`` 0 (a tie on a half-void line is refused as ambiguous). A market
+      where only some winners tied is settled as one result per factor.
+    * ``result_version``: int >= 1; a corrected result carries a higher version.
+    """
+
+    winners: tuple[str, ...]
+    void_factor: Decimal = Decimal("0")
+    dead_heat_factor: Decimal | None = None
+    result_version: int = 1
+
+    def __post_init__(self) -> None:
+        winners: object = self.winners
+        if isinstance(winners, str | bytes) or not isinstance(winners, Iterable):
+            raise ValidationFailed(f"winners must be a collection of selection ids, "
+                                   f"got {winners!r}", field="winners")
+        ids = tuple(winners)
+        object.__setattr__(self, "winners", ids)
+        if any(not isinstance(sid, str) or not sid for sid in ids):
+            raise ValidationFailed(f"winners must be non-empty strings, got {ids!r}",
+                                   field="winners")
+        if len(set(ids)) != len(ids):
+            raise ValidationFailed(f"duplicate winners: {ids!r}", field="winners")
+        void = _decimal(self.void_factor, "void_factor")
+        if void not in VOID_FACTORS:
+            raise ValidationFailed(f"void_factor must be 0, 0.5 or 1, got {void}",
+                                   field="void_factor")
+        if void < 1 and not ids:
+            raise ValidationFailed("a result that is not fully void must name its winners",
+                                   field="winners")
+        if self.dead_heat_factor is not None:
+            dead_heat = _decimal(self.dead_heat_factor, "dead_heat_factor")
+            if not 0 < dead_heat <= 1:
+                raise ValidationFailed(f"dead_heat_factor must be in (0, 1], got {dead_heat}",
+                                       field="dead_heat_factor")
+            if void != 0:
+                raise ValidationFailed("dead_heat_factor only applies with void_factor 0",
+                                       field="dead_heat_factor")
+        _version(self.result_version)
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementOutcome:
+    """How a bet is settled: its status, what it pays (two places) and the result version.
+
+    A dead-heat winner is ``won`` with ``dead_heat=True``: its selection did win (it tied for
+    the place), and the reduced payout is the dead-heat rule, not a partial loss; there is no
+    dead-heat status to report. Its payout can be below the stake (1/3 at 2.00 pays 0.67 per
+    unit), so the flag is what tells the bettor why.
+    """
+
+    status: BetStatus
+    payout: Decimal
+    result_version: int
+    dead_heat: bool = False
+
+    def __post_init__(self) -> None:
+        if self.status not in SETTLED_STATUSES:
+            raise ValidationFailed(f"not a settlement status: {self.status!r}", field="status")
+        object.__setattr__(self, "payout", _from_cents(_amount_cents(self.payout, "payout")))
+        _version(self.result_version)
+        if self.dead_heat and self.status is not BetStatus.WON:
+            raise ValidationFailed("only a won bet can be a dead heat", field="dead_heat")
+
+
+def settle(stake: Decimal, price: Decimal, selection_id: str,
+           result: MarketResult) -> SettlementOutcome:
+    """What an accepted bet (stake at decimal ``price`` on ``selection_id``) pays under
+    ``result``, rounded down to the cent once, at the end (see the module's table)."""
+    exact_stake = _stake(stake)
+    odds = _price(price, "price")
+    if not isinstance(selection_id, str) or not selection_id:
+        raise ValidationFailed(f"selection_id must be a non-empty string, got {selection_id!r}",
+                               field="selection_id")
+    won = selection_id in result.winners
+    dead_heat = False
+    if result.void_factor == 1:
+        status, exact = BetStatus.VOID, exact_stake
+    elif result.void_factor == Decimal("0.5"):
+        half = exact_stake * _HALF
+        status, exact = ((BetStatus.HALF_WON, half + half * odds) if won
+                         else (BetStatus.HALF_LOST, half))
+    elif won:
+        factor = (Fraction(1) if result.dead_heat_factor is None
+                  else Fraction(result.dead_heat_factor))
+        status, exact, dead_heat = BetStatus.WON, exact_stake * factor * odds, factor < 1
+    else:
+        status, exact = BetStatus.LOST, Fraction(0)
+    return SettlementOutcome(status, round_down_to_cent(exact), result.result_version,
+                             dead_heat)
+
+
+# --- resettlement and rollback ------------------------------------------------------------
+
+
+def adjustment(previous_payout: Decimal | None, new_payout: Decimal) -> Decimal:
+    """The net wallet movement from ``previous_payout`` (None: never settled) to
+    ``new_payout``: positive credits the bettor, negative debits them."""
+    before = 0 if previous_payout is None else _amount_cents(previous_payout, "previous_payout")
+    return _from_cents(_amount_cents(new_payout, "new_payout") - before)
+
+
+class WalletAction(StrEnum):
+    CREDIT = "credit"
+    DEBIT = "debit"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class WalletMovement:
+    """What the wallet must do: move ``net`` (signed, two places), after which the bet stands
+    settled as ``settled`` (None: unsettled, after a rollback).
+
+    A debit may exceed the bettor's available balance (the payout was already withdrawn):
+    whether that becomes debt is the wallet's policy, not this function's.
+    """
+
+    net: Decimal
+    settled: SettlementOutcome | None
+
+    @property
+    def action(self) -> WalletAction:
+        if self.net > 0:
+            return WalletAction.CREDIT
+        return WalletAction.DEBIT if self.net < 0 else WalletAction.NONE
+
+    @property
+    def amount(self) -> Decimal:
+        """The size of the movement (never negative)."""
+        return abs(self.net)
+
+
+def resettle(previous: SettlementOutcome | None, new: SettlementOutcome) -> WalletMovement:
+    """Apply ``new`` to a bet settled as ``previous`` (None: not settled yet).
+
+    Results arrive at least once and may arrive out of order: a result whose version is lower
+    than the applied one is stale and a repeat of the applied one is a duplicate; both move
+    nothing. The same version with a different outcome is a conflict (``ValidationFailed``).
+    Otherwise the wallet moves by ``adjustment(previous payout, new payout)``, so the sum of
+    all movements is always the payout of the latest applied result.
+    """
+    if previous is None:
+        return WalletMovement(adjustment(None, new.payout), new)
+    if new.result_version < previous.result_version or new == previous:
+        return WalletMovement(_from_cents(0), previous)
+    if new.result_version == previous.result_version:
+        raise ValidationFailed(
+            f"conflicting outcomes for result version {new.result_version}",
+            field="result_version", previous=previous.status.value, new=new.status.value,
+        )
+    return WalletMovement(adjustment(previous.payout, new.payout), new)
+
+
+def rollback(previous: SettlementOutcome | None) -> WalletMovement:
+    """Back to no settlement: take back the previous payout (nothing if never settled)."""
+    if previous is None:
+        return WalletMovement(_from_cents(0), None)
+    return WalletMovement(-previous.payout, None)
+
+
+# --- void windows -------------------------------------------------------------------------
+
+
+def in_void_window(accepted_at: float, start: float, end: float) -> bool:
+    """Whether a bet accepted at ``accepted_at`` falls in the void window [start, end).
+
+    Inclusive start, exclusive end (the usual half-open interval): a bet accepted exactly
+    when the window opens is void; one accepted exactly when it closes stands, and adjacent
+    windows never both claim a bet. Times are epoch seconds; they must be finite and
+    ``start <= end`` (an empty window, start == end, contains nothing).
+    """
+    for name, value in (("accepted_at", accepted_at), ("start", start), ("end", end)):
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value):
+            raise ValidationFailed(f"{name} must be a finite number, got {value!r}", field=name)
+    if start > end:
+        raise ValidationFailed(f"void window starts after it ends: [{start}, {end})",
+                               field="start")
+    return start <= accepted_at < end
+
+
+def voided(stake: Decimal, result_version: int) -> SettlementOutcome:
+    """The outcome of a voided bet (e.g. accepted inside a void window): the stake back."""
+    return SettlementOutcome(BetStatus.VOID, round_down_to_cent(_stake(stake)),
+                             _version(result_version))
+
+
+# --- cash-out -------------------------------------------------------------------------------
+
+
+def _margin(value: object) -> Fraction:
+    margin = _decimal(value, "margin")
+    if not 0 <= margin < 1:
+        raise ValidationFailed(f"margin must be in [0, 1), got {margin}", field="margin")
+    return Fraction(margin)
+
+
+def cashout_value(stake: Decimal, bet_price: Decimal, current_price: Decimal,
+                  margin: Decimal) -> Decimal:
+    """The retail cash-out quote: stake × bet_price ÷ current_price × (1 − margin).
+
+    The bet's potential payout, re-priced at the selection's current price, less the
+    operator's margin; rounded DOWN to the cent, never above the potential payout
+    (stake × bet_price) and never negative. ``margin`` is a Decimal in [0, 1).
+    """
+    exact_stake = _stake(stake)
+    potential = exact_stake * _price(bet_price, "bet_price")
+    exact = potential / _price(current_price, "current_price") * (1 - _margin(margin))
+    return round_down_to_cent(max(Fraction(0), min(exact, potential)))
+
+
+def fair_cashout_value(stake: Decimal, bet_price: Decimal, win_probability: Decimal,
+                       margin: Decimal) -> Decimal:
+    """The cash-out quote from a win probability: stake × bet_price × p × (1 − margin).
+
+    The expected value of the bet (its potential payout times the chance it wins) less the
+    margin, rounded DOWN to the cent. ``win_probability`` is a Decimal in [0, 1]; with
+    p = 1 / current_price it equals ``cashout_value``.
+    """
+    p = Fraction(_decimal(win_probability, "win_probability"))
+    if not 0 <= p <= 1:
+        raise ValidationFailed(f"win_probability must be in [0, 1], got {win_probability}",
+                               field="win_probability")
+    potential = _stake(stake) * _price(bet_price, "bet_price")
+    return round_down_to_cent(potential * p * (1 - _margin(margin)))
+
+
+# --- market summary -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSummary:
+    """A settled market's totals; ``gross_gaming_revenue`` = stakes − returns (negative when
+    the book lost)."""
+
+    bets: int
+    total_stakes: Decimal
+    total_returns: Decimal
+    gross_gaming_revenue: Decimal
+
+
+def summarize_market(bets: Iterable[tuple[Decimal, Decimal]]) -> MarketSummary:
+    """Totals over (stake, payout) pairs, summed exactly in cents."""
+    count = stakes = returns = 0
+    for stake, payout in bets:
+        count += 1
+        stakes += to_cents(stake)
+        returns += _amount_cents(payout, "payout")
+    return MarketSummary(count, _from_cents(stakes), _from_cents(returns),
+                         _from_cents(stakes - returns))
