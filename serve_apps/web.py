@@ -11,17 +11,24 @@ from pathlib import Path
 from fastapi import APIRouter, Response
 from fastapi.responses import FileResponse
 
+from serve_apps.problems import problem_response
+
 STATIC_DIR = Path(__file__).parent / "static"
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
     ".png": "image/png",
     ".ico": "image/x-icon",
     ".json": "application/json",
 }
+
+# Files in the folder that are for tools, not browsers (package.json only tells `node --check`
+# that the page's .js files are ES modules).
+NOT_SERVED = frozenset({"package.json"})
 
 # The page is small and changes with deployments: let browsers revalidate, never go stale.
 _CACHE = "no-cache"
@@ -32,8 +39,9 @@ _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'
 
 
 def resolve_static(path: str, root: Path = STATIC_DIR) -> Path | None:
-    """The file `path` names inside `root`, or None for anything outside it, hidden, missing
-    or of a type we do not serve (so `..`, absolute paths and symlinks out are refused)."""
+    """The file `path` names inside `root`, or None for anything outside it, hidden, missing,
+    of a type we do not serve or in NOT_SERVED (so `..`, absolute paths and symlinks out are
+    refused)."""
     if not path or "\x00" in path or "\\" in path:
         return None
     base = root.resolve()
@@ -44,6 +52,8 @@ def resolve_static(path: str, root: Path = STATIC_DIR) -> Path | None:
     if any(part.startswith(".") for part in relative.parts):
         return None
     if not candidate.is_file() or candidate.suffix not in CONTENT_TYPES:
+        return None
+    if candidate.name in NOT_SERVED:
         return None
     return candidate
 
@@ -64,7 +74,7 @@ def web_router(root: Path = STATIC_DIR) -> APIRouter:
     async def index() -> Response:
         page = resolve_static("index.html", root)
         if page is None:
-            return Response("web page missing", status_code=500, media_type="text/plain")
+            return problem_response("INTERNAL_ERROR", "the web page is missing from this build")
         return _file(page)
 
     @router.get("/static/{path:path}", summary="The web page's static files",
@@ -72,7 +82,7 @@ def web_router(root: Path = STATIC_DIR) -> APIRouter:
     async def static(path: str) -> Response:
         found = resolve_static(path, root)
         if found is None:
-            return Response("not found", status_code=404, media_type="text/plain")
+            return problem_response("NOT_FOUND", f"no static file {path}")
         return _file(found)
 
     return router
