@@ -98,15 +98,30 @@ def _seed_demo(settings: Settings, http_url: str) -> None:
 
     operator_token = _issue_token(settings, "operator", "demo-operator")
     publisher_token = _issue_token(settings, "publisher", "demo-publisher")
-    # demo passwords are secrets of this home: generated once, the same on every `up`
-    passwords = {name: f"{name}-{settings.secret(f'demo_{name}_password', 6)}"
-                 for name in demo.DEMO_PLAYERS}
+    passwords = {name: demo_password(settings, name) for name in demo.DEMO_PLAYERS}
     creds = demo.seed(http_url, operator_token, publisher_token, passwords)
     demo.start_demo_actors(http_url, operator_token, settings.media_region)
     _say(f"\ndemo event: {creds.event_id}   ({http_url}/?event={creds.event_id})")
     for name, password in creds.players:
         _say(f"player: {name} / {password}")
     _say(f"operator token: {operator_token}")
+
+
+def demo_password(settings: Settings, name: str) -> str:
+    """A demo player's password: a secret of this home, generated once, the same every `up`."""
+    return f"{name}-{settings.secret(f'demo_{name}_password', 6)}"
+
+
+def cmd_demo_password(args: argparse.Namespace) -> int:
+    """Print a demo player's password (what `inplay up --demo` printed for it)."""
+    from cluster import demo
+
+    if args.name not in demo.DEMO_PLAYERS:
+        print(f"inplay demo-password: no demo player {args.name!r} "
+              f"(there are {', '.join(demo.DEMO_PLAYERS)})", file=sys.stderr)
+        return 2
+    _say(demo_password(load_settings(), args.name))
+    return 0
 
 
 def _reachable(url: str) -> bool:
@@ -238,7 +253,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    """ruff, mypy, then the whole pytest suite (what CI runs)."""
+    """ruff, the layer contract, mypy, then the pytest suite (all of it: what CI runs)."""
     root = Path(__file__).resolve().parent.parent
     bin_dir = Path(sys.executable).parent
     steps = [
@@ -272,7 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--role", choices=("operator", "publisher"), required=True)
     create.add_argument("name")
     create.set_defaults(func=cmd_token)
-    test = sub.add_parser("test", help="ruff, mypy and the test suite")
+    password = sub.add_parser("demo-password", help="a demo player's password (for scripts)")
+    password.add_argument("name", help="demo1, demo2 or demo3")
+    password.set_defaults(func=cmd_demo_password)
+    test = sub.add_parser("test", help="ruff, the layer contract, mypy and the test suite")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     test.set_defaults(func=cmd_test)
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 # (upper bound of band, increment within the band); each band starts at the previous bound
 LADDER_BANDS: tuple[tuple[Decimal, Decimal], ...] = (
@@ -35,19 +35,6 @@ def _build_ladder() -> tuple[Decimal, ...]:
 
 LADDER: tuple[Decimal, ...] = _build_ladder()
 _ON_LADDER: frozenset[Decimal] = frozenset(LADDER)
-
-
-def to_decimal(value: object) -> Decimal | None:
-    """A finite Decimal from a str/int/Decimal (floats go through their shortest repr)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float):
-        value = repr(value)
-    try:
-        result = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return result if result.is_finite() else None
 
 
 def is_on_ladder(price: Decimal) -> bool:

@@ -16,20 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from domain import errors
 from domain.identity import Role
-from serve_apps.services import (
-    AccountService,
-    ApiServices,
-    AuditService,
-    BetService,
-    EventService,
-    MediaService,
-    Principal,
-    Readiness,
-    ReviewService,
-    WalletService,
-    check_idempotency_key,
-    require_role,
-)
+from serve_apps.services import ApiServices, Principal, check_idempotency_key, require_role
 
 # the scheme behind the OpenAPI "Authorize" button; checked by ``principal`` below
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`: a player "
@@ -78,33 +65,21 @@ async def idempotency_key(
     return check_idempotency_key(idempotency_key or "")
 
 
-async def bet_service(request: Request) -> BetService:
-    return current(request.app).bets
+def _service(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency giving the replica's service ``name`` (an attribute of ApiServices)."""
+
+    async def service(request: Request) -> Any:
+        return getattr(current(request.app), name)
+
+    service.__name__ = f"{name}_service"
+    return service
 
 
-async def event_service(request: Request) -> EventService:
-    return current(request.app).events
-
-
-async def account_service(request: Request) -> AccountService:
-    return current(request.app).accounts
-
-
-async def wallet_service(request: Request) -> WalletService:
-    return current(request.app).wallet
-
-
-async def review_service(request: Request) -> ReviewService:
-    return current(request.app).reviews
-
-
-async def audit_service(request: Request) -> AuditService:
-    return current(request.app).audit
-
-
-async def media_service(request: Request) -> MediaService:
-    return current(request.app).media
-
-
-async def readiness(request: Request) -> Readiness:
-    return current(request.app).readiness
+bet_service = _service("bets")
+event_service = _service("events")
+account_service = _service("accounts")
+wallet_service = _service("wallet")
+review_service = _service("reviews")
+audit_service = _service("audit")
+media_service = _service("media")
+readiness = _service("readiness")
