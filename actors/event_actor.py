@@ -38,8 +38,15 @@ from domain.events import (
     BookEvent,
     EventCreated,
     EventStatus,
+    LiabilityReleased,
+    MarketResulted,
+    MarketSettled,
     MarketStatus,
+    SettlementRolledBack,
+    VoidWindowOpened,
+    VoidWindowRolledBack,
 )
+from domain.settlement import MarketResult
 from domain.views import EventView, ExposureView, event_view, exposure_view
 from storage.journal import AsyncJournal, Entry, Fenced, JournalError, recover, take_epoch
 from storage.redis_client import async_client
@@ -216,6 +223,10 @@ class EventActor:
         handler = _OPERATOR[cmd.kind]
         produced = handler(book, cmd.args, now)
         # the view as of this command; it is only sent once the batch is durable
+        if cmd.kind == "void_window":
+            return (_window_id(book, cmd.args), event_view(book.state)), produced
+        if cmd.kind in ("settled", "liability"):
+            return None, produced
         return event_view(book.state), produced
 
     def _decide_bets(self, bets: list[PlaceBet], now: float) -> tuple[Any, list[BookEvent]]:
@@ -287,7 +298,7 @@ class EventActor:
             return Entry(payload, bet_id)
         if isinstance(event, BetAbandoned):
             return Entry(encode(event), event.bet_id)
-        return Entry(encode(event))
+        return Entry(encode(event), settles=isinstance(event, _SETTLES))
 
     def _schedule_release(self) -> None:
         due = next_due(self.book.state)
@@ -349,6 +360,32 @@ class EventActor:
         result: EventView = await self._submit("score", score)
         return result
 
+    async def result_market(self, market_id: str, result: MarketResult, close: bool
+                            ) -> EventView:
+        """Close the market (if ``close``) and record its result (see ``decide_result``)."""
+        found: EventView = await self._submit("result", (market_id, result, close))
+        return found
+
+    async def rollback_market(self, market_id: str) -> EventView:
+        found: EventView = await self._submit("rollback", market_id)
+        return found
+
+    async def void_window(self, start: float, end: float, market_id: str | None,
+                          reason: str) -> tuple[str, EventView]:
+        found: tuple[str, EventView] = await self._submit(
+            "void_window", (start, end, market_id, reason))
+        return found
+
+    async def rollback_window(self, window_id: str) -> EventView:
+        found: EventView = await self._submit("rollback_window", window_id)
+        return found
+
+    async def settled(self, report: MarketSettled) -> None:
+        await self._submit("settled", report)
+
+    async def release(self, report: LiabilityReleased) -> None:
+        await self._submit("liability", report)
+
     async def view(self) -> EventView:
         result: EventView = await self._submit("view", None)
         return result
@@ -382,7 +419,22 @@ _OPERATOR: dict[str, Callable[[Book, Any, float], list[BookEvent]]] = {
     "market_status": lambda book, a, now: book.set_market_status(a[0], a[1], now),
     "odds": lambda book, a, now: book.change_odds(a[0], a[1], now),
     "score": lambda book, score, now: book.set_score(score, now),
+    "result": lambda book, a, now: book.result(a[0], a[1], a[2], now),
+    "rollback": lambda book, market_id, now: book.rollback(market_id, now),
+    "void_window": lambda book, a, now: book.void_window(a[0], a[1], a[2], a[3], now),
+    "rollback_window": lambda book, window_id, now: book.rollback_window(window_id, now),
+    "settled": lambda book, report, now: book.settled(report),
+    "liability": lambda book, report, now: book.release(report),
 }
+# the journal entries settlement acts on (the append marks them: see storage/settlement.py)
+_SETTLES = (MarketResulted, SettlementRolledBack, VoidWindowOpened, VoidWindowRolledBack)
+
+
+def _window_id(book: Book, args: tuple[float, float, str | None, str]) -> str:
+    """The id of the window in force for (start, end, market) (just opened, or before)."""
+    start, end, market_id, _ = args
+    return next(w.window_id for w in book.state.windows.values()
+                if (w.start, w.end, w.market_id) == (start, end, market_id))
 
 
 def remote_event_actor(event_id: str, config: ActorConfig) -> Any:

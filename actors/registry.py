@@ -19,7 +19,14 @@ from typing import Any
 from actors.event_actor import NAMESPACE, ActorConfig, actor_name, remote_event_actor
 from domain import errors
 from domain.bets import PlaceBet
-from domain.events import EventCreated, EventStatus, MarketStatus
+from domain.events import (
+    EventCreated,
+    EventStatus,
+    LiabilityReleased,
+    MarketSettled,
+    MarketStatus,
+)
+from domain.settlement import MarketResult
 from domain.views import EventView, ExposureView
 
 
@@ -67,6 +74,35 @@ class EventClient:
     async def exposure(self) -> ExposureView:
         result: ExposureView = await self.handle.exposure.remote()
         return result
+
+    async def result_market(self, market_id: str, result: MarketResult, close: bool
+                            ) -> EventView:
+        """Close the market (``close``) and record its result; settlement pays it."""
+        found: EventView = await self.handle.result_market.remote(market_id, result, close)
+        return found
+
+    async def rollback_market(self, market_id: str) -> EventView:
+        found: EventView = await self.handle.rollback_market.remote(market_id)
+        return found
+
+    async def void_window(self, start: float, end: float, market_id: str | None,
+                          reason: str) -> tuple[str, EventView]:
+        """Open a void window; its id and the event after it."""
+        found: tuple[str, EventView] = await self.handle.void_window.remote(
+            start, end, market_id, reason)
+        return found
+
+    async def rollback_window(self, window_id: str) -> EventView:
+        found: EventView = await self.handle.rollback_window.remote(window_id)
+        return found
+
+    async def settled(self, report: MarketSettled) -> None:
+        """Settlement's report: a result version is paid in full."""
+        await self.handle.settled.remote(report)
+
+    async def release(self, report: LiabilityReleased) -> None:
+        """Settlement's report: bets left (or came back to) the book."""
+        await self.handle.release.remote(report)
 
     async def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.handle.stats.remote()

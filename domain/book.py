@@ -28,6 +28,9 @@ from domain.events import (
     EventCreated,
     EventStatus,
     EventStatusChanged,
+    LiabilityReleased,
+    MarketResulted,
+    MarketSettled,
     MarketSpec,
     MarketStatus,
     MarketStatusChanged,
@@ -35,9 +38,13 @@ from domain.events import (
     OddsPolicy,
     ScoreChanged,
     SelectionSpec,
+    SettlementRolledBack,
+    VoidWindowOpened,
+    VoidWindowRolledBack,
 )
 from domain.ladder import format_price, is_on_ladder
 from domain.money import ZERO, money
+from domain.settlement import MarketResult
 
 EVENT_TRANSITIONS: dict[EventStatus, frozenset[EventStatus]] = {
     EventStatus.SCHEDULED: frozenset(
@@ -79,8 +86,16 @@ class MarketState:
     selections: dict[str, SelectionState]
     stakes_total: Decimal = ZERO
     suspensions: int = 0
+    # settlement: the result in force (None: none, or rolled back), the highest version ever
+    # given (versions only go up: a rolled-back one is dead), the version fully paid
+    result: MarketResulted | None = None
+    result_version: int = 0
+    settled_version: int = 0
 
     def liability(self, selection_id: str) -> Decimal:
+        """The book's net loss if ``selection_id`` wins; nothing once the market is settled."""
+        if self.status is MarketStatus.SETTLED:
+            return ZERO
         return self.selections[selection_id].payout_total - self.stakes_total
 
 
@@ -100,6 +115,11 @@ class BookState:
     held: dict[str, BetHeld] = field(default_factory=dict)
     bets_accepted: int = 0
     bets_rejected: int = 0
+    # void windows in force, and every window id ever opened (ids are never reused)
+    windows: dict[str, VoidWindowOpened] = field(default_factory=dict)
+    windows_opened: int = 0
+    # settlement reports already folded (a report is idempotent by its cause)
+    released: set[str] = field(default_factory=set)
 
 
 # ---------------------------------------------------------------- fold
@@ -181,6 +201,41 @@ def _apply_abandoned(state: BookState, ev: BetAbandoned) -> None:
     state.bets_rejected += 1
 
 
+def _apply_resulted(state: BookState, ev: MarketResulted) -> None:
+    market = state.markets[ev.market_id]
+    market.result, market.result_version = ev, ev.version
+    market.status = MarketStatus.CLOSED  # closed until this version is paid
+
+
+def _apply_settled(state: BookState, ev: MarketSettled) -> None:
+    market = state.markets[ev.market_id]
+    market.settled_version = ev.version
+    market.status = MarketStatus.SETTLED
+
+
+def _apply_rolled_back(state: BookState, ev: SettlementRolledBack) -> None:
+    market = state.markets[ev.market_id]
+    market.result, market.settled_version = None, 0
+    market.status = MarketStatus.CLOSED
+
+
+def _apply_window(state: BookState, ev: VoidWindowOpened) -> None:
+    state.windows[ev.window_id] = ev
+    state.windows_opened += 1
+
+
+def _apply_window_rolled_back(state: BookState, ev: VoidWindowRolledBack) -> None:
+    state.windows.pop(ev.window_id, None)
+
+
+def _apply_released(state: BookState, ev: LiabilityReleased) -> None:
+    market = state.markets[ev.market_id]
+    market.stakes_total += ev.stakes
+    for selection_id, payout in ev.payouts:
+        market.selections[selection_id].payout_total += payout
+    state.released.add(ev.cause)
+
+
 _APPLY: dict[type, Any] = {
     EventCreated: _apply_created,
     EventStatusChanged: _apply_status,
@@ -191,6 +246,12 @@ _APPLY: dict[type, Any] = {
     BetHeld: _apply_held,
     BetRejected: _apply_rejected,
     BetAbandoned: _apply_abandoned,
+    MarketResulted: _apply_resulted,
+    MarketSettled: _apply_settled,
+    SettlementRolledBack: _apply_rolled_back,
+    VoidWindowOpened: _apply_window,
+    VoidWindowRolledBack: _apply_window_rolled_back,
+    LiabilityReleased: _apply_released,
 }
 
 
@@ -432,6 +493,122 @@ def decide_score(state: BookState, score: str, now: float) -> list[BookEvent]:
     return [] if score == state.score else [ScoreChanged(score, now)]
 
 
+# ---------------------------------------------------------------- settlement commands
+
+
+def decide_result(state: BookState, market_id: str, result: MarketResult, close: bool,
+                  now: float) -> list[BookEvent]:
+    """A market's result: it closes the market (asked for with ``close``; its bets held in the
+    in-play delay are rejected: the result is known), then records the result.
+
+    Idempotent by version: the same version with the same content changes nothing; with other
+    content it is RESULT_CONFLICT; a version at or below the newest one (or a rolled-back
+    one) is STALE_RESULT_VERSION.
+    """
+    market = _market(state, market_id)
+    unknown = sorted(set(result.winners) - set(market.selections))
+    if unknown:
+        raise errors.UnknownSelection(f"selections {', '.join(unknown)} are not in {market_id}",
+                                      selections=unknown)
+    resulted = MarketResulted(market_id, result.result_version, result.winners,
+                              result.void_factor, result.dead_heat_factor, now)
+    if result.result_version <= market.result_version:
+        current = market.result
+        if current is not None and current.version == resulted.version:
+            if _same_result(current, resulted):
+                return []
+            raise errors.ResultConflict(
+                f"result version {resulted.version} of {market_id} was given otherwise",
+                result_version=resulted.version)
+        raise errors.StaleResult(
+            f"result version {resulted.version} is not above {market.result_version}",
+            result_version=market.result_version)
+    events: list[BookEvent] = []
+    if market.status in (MarketStatus.OPEN, MarketStatus.SUSPENDED):
+        if not close:
+            raise errors.MarketOpen(f"market {market_id} is {market.status}: close it first "
+                                    "or send the result with close: true")
+        events.append(MarketStatusChanged(market_id, MarketStatus.CLOSED, market.version + 1,
+                                          now))
+        for held in state.held.values():
+            if held.terms.market_id == market_id:
+                events.append(BetRejected(held.terms, errors.MarketClosed.code,
+                                          f"market {market_id} closed during the in-play "
+                                          "delay", {}, now))
+    elif market.status is MarketStatus.VOIDED:
+        raise errors.MarketClosed(f"market {market_id} is void")
+    events.append(resulted)
+    return events
+
+
+def _same_result(a: MarketResulted, b: MarketResulted) -> bool:
+    return (sorted(a.winners), a.void_factor, a.dead_heat_factor) == (
+        sorted(b.winners), b.void_factor, b.dead_heat_factor)
+
+
+def decide_rollback(state: BookState, market_id: str, now: float) -> list[BookEvent]:
+    """Take back the result in force: every bet of the market is unsettled again."""
+    market = _market(state, market_id)
+    if market.result is None:
+        raise errors.NothingToRollBack(f"market {market_id} has no result to roll back")
+    return [SettlementRolledBack(market_id, market.result.version, now)]
+
+
+def decide_settled(state: BookState, report: MarketSettled) -> list[BookEvent]:
+    """Settlement's report that a result version is paid; stale or repeated reports are
+    ignored (the result may have been corrected or rolled back since)."""
+    market = _market(state, report.market_id)
+    current = market.result
+    if current is None or current.version != report.version:
+        return []
+    if market.settled_version == report.version:
+        return []
+    return [report]
+
+
+def decide_void_window(state: BookState, start: float, end: float, market_id: str | None,
+                       reason: str, now: float) -> list[BookEvent]:
+    """Void the bets accepted in [start, end) (of one market, or all); the same window
+    while it is in force changes nothing."""
+    _created(state)
+    if market_id is not None:
+        _market(state, market_id)
+    if not end > start:
+        raise errors.InvalidWindow(f"the window must end after it starts ({start} .. {end})")
+    if not reason or len(reason) > 500:
+        raise errors.InvalidWindow("a void window needs a reason (1-500 characters)")
+    for window in state.windows.values():
+        if (window.start, window.end, window.market_id) == (start, end, market_id):
+            return []
+    window_id = f"w{state.windows_opened + 1}"
+    return [VoidWindowOpened(window_id, start, end, market_id, reason, now)]
+
+
+def decide_window_rollback(state: BookState, window_id: str, now: float) -> list[BookEvent]:
+    """Undo a void window (its bets count again); undoing it twice changes nothing."""
+    _created(state)
+    if window_id not in state.windows:
+        if _window_number(window_id) in range(1, state.windows_opened + 1):
+            return []  # opened, and already rolled back
+        raise errors.UnknownWindow(f"no void window {window_id} in event {state.event_id}")
+    return [VoidWindowRolledBack(window_id, now)]
+
+
+def _window_number(window_id: str) -> int:
+    return int(window_id[1:]) if window_id[:1] == "w" and window_id[1:].isdigit() else 0
+
+
+def decide_release(state: BookState, report: LiabilityReleased) -> list[BookEvent]:
+    """Settlement's report of bets that left (or came back to) the book; once per cause."""
+    market = _market(state, report.market_id)
+    if report.cause in state.released:
+        return []
+    unknown = [s for s, _ in report.payouts if s not in market.selections]
+    if unknown:
+        raise errors.UnknownSelection(f"selections {unknown} are not in {report.market_id}")
+    return [report]
+
+
 def market_spec(
     market_id: str,
     name: str,
@@ -533,3 +710,23 @@ class Book:
 
     def set_score(self, score: str, now: float) -> list[BookEvent]:
         return self._commit(decide_score(self.state, score, now))
+
+    def result(self, market_id: str, result: MarketResult, close: bool, now: float
+               ) -> list[BookEvent]:
+        return self._commit(decide_result(self.state, market_id, result, close, now))
+
+    def rollback(self, market_id: str, now: float) -> list[BookEvent]:
+        return self._commit(decide_rollback(self.state, market_id, now))
+
+    def settled(self, report: MarketSettled) -> list[BookEvent]:
+        return self._commit(decide_settled(self.state, report))
+
+    def void_window(self, start: float, end: float, market_id: str | None, reason: str,
+                    now: float) -> list[BookEvent]:
+        return self._commit(decide_void_window(self.state, start, end, market_id, reason, now))
+
+    def rollback_window(self, window_id: str, now: float) -> list[BookEvent]:
+        return self._commit(decide_window_rollback(self.state, window_id, now))
+
+    def release(self, report: LiabilityReleased) -> list[BookEvent]:
+        return self._commit(decide_release(self.state, report))

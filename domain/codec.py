@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -23,6 +23,9 @@ from domain.events import (
     EventCreated,
     EventStatus,
     EventStatusChanged,
+    LiabilityReleased,
+    MarketResulted,
+    MarketSettled,
     MarketSpec,
     MarketStatus,
     MarketStatusChanged,
@@ -30,13 +33,19 @@ from domain.events import (
     OddsPolicy,
     ScoreChanged,
     SelectionSpec,
+    SettlementRolledBack,
+    VoidWindowOpened,
+    VoidWindowRolledBack,
 )
+
+T = TypeVar("T")
 
 _TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
         EventCreated, EventStatusChanged, ScoreChanged, MarketStatusChanged, OddsChanged,
-        BetAccepted, BetHeld, BetRejected, BetAbandoned,
+        BetAccepted, BetHeld, BetRejected, BetAbandoned, MarketResulted, MarketSettled,
+        SettlementRolledBack, VoidWindowOpened, VoidWindowRolledBack, LiabilityReleased,
     )
 }
 
@@ -104,6 +113,17 @@ def _decode_fields(cls: type[Any], d: dict[str, Any]) -> Any:
         return EventStatusChanged(EventStatus(d["status"]), d["at"])
     if cls is MarketStatusChanged:
         return MarketStatusChanged(d["market_id"], MarketStatus(d["status"]), d["version"], d["at"])
+    if cls is MarketResulted:
+        dead_heat = d["dead_heat_factor"]
+        return MarketResulted(d["market_id"], d["version"], tuple(d["winners"]),
+                              Decimal(d["void_factor"]),
+                              None if dead_heat is None else Decimal(dead_heat), d["at"])
+    if cls is MarketSettled:
+        return MarketSettled(d["market_id"], d["version"], d["bets"], Decimal(d["stakes"]),
+                             Decimal(d["returns"]), d["digest"], d["at"])
+    if cls is LiabilityReleased:
+        return LiabilityReleased(d["market_id"], d["cause"], Decimal(d["stakes"]),
+                                 tuple((s, Decimal(p)) for s, p in d["payouts"]), d["at"])
     return cls(**{f.name: d[f.name] for f in fields(cls)})
 
 
@@ -133,6 +153,9 @@ def state_to_dict(state: BookState) -> dict[str, Any]:
         "bets_rejected": state.bets_rejected,
         "markets": [_market_to_dict(m) for m in state.markets.values()],
         "held": [encode(h).decode() for h in state.held.values()],
+        "windows": [encode(w).decode() for w in state.windows.values()],
+        "windows_opened": state.windows_opened,
+        "released": sorted(state.released),
     }
 
 
@@ -143,6 +166,8 @@ def _market_to_dict(m: MarketState) -> dict[str, Any]:
         "max_liability": str(m.max_liability), "max_stake": str(m.max_stake),
         "max_payout": str(m.max_payout), "stakes_total": str(m.stakes_total),
         "suspensions": m.suspensions,
+        "result": None if m.result is None else encode(m.result).decode(),
+        "result_version": m.result_version, "settled_version": m.settled_version,
         "selections": [
             [s.selection_id, s.name, str(s.price), str(s.payout_total)]
             for s in m.selections.values()
@@ -164,13 +189,27 @@ def state_from_dict(data: dict[str, Any]) -> BookState:
             max_liability=Decimal(m["max_liability"]), max_stake=Decimal(m["max_stake"]),
             max_payout=Decimal(m["max_payout"]), stakes_total=Decimal(m["stakes_total"]),
             suspensions=m["suspensions"],
+            result=None if m.get("result") is None else _decoded(m["result"], MarketResulted),
+            result_version=m.get("result_version", 0),
+            settled_version=m.get("settled_version", 0),
             selections={
                 sid: SelectionState(sid, name, Decimal(price), Decimal(payout))
                 for sid, name, price, payout in m["selections"]
             },
         )
     for raw in data["held"]:
-        held = decode(raw)
-        assert isinstance(held, BetHeld)
+        held = _decoded(raw, BetHeld)
         state.held[held.terms.bet_id] = held
+    for raw in data.get("windows", []):
+        window = _decoded(raw, VoidWindowOpened)
+        state.windows[window.window_id] = window
+    state.windows_opened = data.get("windows_opened", 0)
+    state.released = set(data.get("released", []))
     return state
+
+
+def _decoded(raw: str, cls: type[T]) -> T:
+    found = decode(raw)
+    if not isinstance(found, cls):
+        raise TypeError(f"snapshot holds {type(found).__name__} where {cls.__name__} belongs")
+    return found

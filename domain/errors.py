@@ -110,6 +110,40 @@ class InvalidEvent(BettingError):
     code, title = "INVALID_EVENT", "Invalid event definition"
 
 
+class MarketOpen(BettingError):
+    """A result for a market still taking bets, without asking to close it."""
+
+    code, title = "MARKET_OPEN", "Market still open"
+
+
+class ResultConflict(BettingError):
+    """The same result version again, with other content."""
+
+    code, title = "RESULT_CONFLICT", "Result version already given otherwise"
+
+
+class StaleResult(BettingError):
+    """A result version at or below one already given (or rolled back)."""
+
+    code, title = "STALE_RESULT_VERSION", "Result version is not the newest"
+
+
+class NothingToRollBack(BettingError):
+    code, title = "NOTHING_TO_ROLL_BACK", "Nothing to roll back"
+
+
+class InvalidWindow(BettingError):
+    code, title = "INVALID_WINDOW", "Invalid void window"
+
+
+class UnknownWindow(BettingError):
+    code, title = "UNKNOWN_WINDOW", "Unknown void window"
+
+
+class CashoutUnavailable(BettingError):
+    code, title = "CASHOUT_UNAVAILABLE", "Cash-out unavailable"
+
+
 # --- requests in general ----------------------------------------------------------------
 
 

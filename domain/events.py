@@ -156,6 +156,84 @@ class BetAbandoned:
     at: float
 
 
+# ---------------------------------------------------------------- settlement
+
+
+@dataclass(frozen=True, slots=True)
+class MarketResulted:
+    """The result of a market, version ``version`` (a correction carries a higher one).
+
+    ``winners``, ``void_factor`` and ``dead_heat_factor`` are those of
+    ``domain.settlement.MarketResult``; the settlement actors pay every accepted bet of the
+    market by it.
+    """
+
+    market_id: str
+    version: int
+    winners: tuple[str, ...]
+    void_factor: Decimal
+    dead_heat_factor: Decimal | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSettled:
+    """Every bet of the market was paid under result ``version`` (settlement's report).
+
+    ``digest`` is the sha256 of the bets' outcomes in journal order (``bet_id|status|payout``
+    lines): anyone holding the journal can recompute the settlement and compare.
+    """
+
+    market_id: str
+    version: int
+    bets: int
+    stakes: Decimal
+    returns: Decimal
+    digest: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementRolledBack:
+    """Result ``version`` of the market is taken back: its bets are unsettled again."""
+
+    market_id: str
+    version: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class VoidWindowOpened:
+    """Bets accepted in [``start``, ``end``) (of ``market_id``, or of every market) are void."""
+
+    window_id: str
+    start: float
+    end: float
+    market_id: str | None
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class VoidWindowRolledBack:
+    """A void window is undone: its bets count again."""
+
+    window_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LiabilityReleased:
+    """Bets left the book (voided) or came back (a window rolled back): the market's stakes
+    and each selection's payouts change by these signed amounts (settlement's report)."""
+
+    market_id: str
+    cause: str
+    stakes: Decimal
+    payouts: tuple[tuple[str, Decimal], ...]
+    at: float
+
+
 BookEvent = (
     EventCreated
     | EventStatusChanged
@@ -166,4 +244,10 @@ BookEvent = (
     | BetHeld
     | BetRejected
     | BetAbandoned
+    | MarketResulted
+    | MarketSettled
+    | SettlementRolledBack
+    | VoidWindowOpened
+    | VoidWindowRolledBack
+    | LiabilityReleased
 )

@@ -33,6 +33,7 @@ margins, probabilities, windows) raises ``ValidationFailed`` with a ``field`` fa
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -375,3 +376,172 @@ def summarize_market(bets: Iterable[tuple[Decimal, Decimal]]) -> MarketSummary:
         returns += _amount_cents(payout, "payout")
     return MarketSummary(count, _from_cents(stakes), _from_cents(returns),
                          _from_cents(stakes - returns))
+
+
+# --- following an event: which bets each step touches, and what they should pay now ------
+
+
+def payout_cents(stake_cents: int, price_hundredths: int, selection_id: str,
+                 result: MarketResult) -> tuple[BetStatus, int, bool]:
+    """``settle`` in integer cents for a price with at most two decimals (every ladder
+    price): the same status, payout (rounded down once) and dead-heat flag, ~10x faster.
+    ``settle`` (exact fractions) is the oracle a property test holds this to."""
+    won = selection_id in result.winners
+    if result.void_factor == 1:
+        return BetStatus.VOID, stake_cents, False
+    if result.void_factor == _HALF_DECIMAL:
+        if won:  # stake/2 + stake/2 × price, in cents: stake × (100 + price) / 200
+            return BetStatus.HALF_WON, stake_cents * (100 + price_hundredths) // 200, False
+        return BetStatus.HALF_LOST, stake_cents // 2, False
+    if not won:
+        return BetStatus.LOST, 0, False
+    if result.dead_heat_factor is None or result.dead_heat_factor == 1:
+        return BetStatus.WON, stake_cents * price_hundredths // 100, False
+    factor = Fraction(result.dead_heat_factor)
+    exact = Fraction(stake_cents * price_hundredths, 100) * factor
+    return BetStatus.WON, math.floor(exact), True
+
+
+_HALF_DECIMAL = Decimal("0.5")
+
+
+@dataclass(frozen=True, slots=True)
+class BetRef:
+    """What settlement needs of an accepted bet (from its ``BetAccepted`` journal entry)."""
+
+    bet_id: str
+    account_id: str
+    market_id: str
+    selection_id: str
+    stake_cents: int
+    price_hundredths: int
+    accepted_at: float
+
+    @property
+    def stake(self) -> Decimal:
+        return _from_cents(self.stake_cents)
+
+    @property
+    def potential_payout_cents(self) -> int:
+        """Stake × accepted price (what the book's liability counts for this bet)."""
+        return self.stake_cents * self.price_hundredths // 100
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """What a bet should have received in all, now (``status`` None: not settled)."""
+
+    status: BetStatus | None
+    payout_cents: int
+    dead_heat: bool = False
+
+
+UNSETTLED = Due(None, 0)
+
+
+class StepKind(StrEnum):
+    RESULT = "result"
+    ROLLBACK = "rollback"
+    WINDOW = "void_window"
+    WINDOW_ROLLBACK = "void_window_rollback"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One journal entry's settlement work: the bets whose due amount it may change.
+
+    ``seq`` (the entry's journal sequence number) names the step: a bet's wallet movement for
+    it is keyed by (bet id, seq), so replaying a step never pays twice.
+    """
+
+    seq: int
+    kind: StepKind
+    market_id: str | None
+    label: str
+    bets: tuple[BetRef, ...]
+    version: int = 0
+    window_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    window_id: str
+    start: float
+    end: float
+    market_id: str | None
+
+    def covers(self, bet: BetRef) -> bool:
+        return ((self.market_id is None or self.market_id == bet.market_id)
+                and in_void_window(bet.accepted_at, self.start, self.end))
+
+
+class EventSettlement:
+    """The settlement view of one event, folded from its journal in order.
+
+    It knows every accepted bet (by market, in journal order), the result in force per
+    market, and the void windows in force; ``apply`` turns a journal entry into the
+    settlement ``Step`` it calls for, and ``due`` says what a bet should have received in all
+    given everything folded so far: void if a window in force covers it, else what the
+    market's result pays, else nothing (unsettled).
+    """
+
+    def __init__(self) -> None:
+        self.bets: dict[str, list[BetRef]] = {}
+        self.results: dict[str, MarketResult] = {}
+        self.windows: dict[str, Window] = {}
+
+    def accept(self, bet: BetRef) -> None:
+        self.bets.setdefault(bet.market_id, []).append(bet)
+
+    def resulted(self, seq: int, market_id: str, result: MarketResult) -> Step:
+        self.results[market_id] = result
+        return Step(seq, StepKind.RESULT, market_id, f"result v{result.result_version}",
+                    tuple(self.bets.get(market_id, ())), version=result.result_version)
+
+    def rolled_back(self, seq: int, market_id: str, version: int) -> Step:
+        self.results.pop(market_id, None)
+        return Step(seq, StepKind.ROLLBACK, market_id, f"result v{version} rolled back",
+                    tuple(self.bets.get(market_id, ())), version=version)
+
+    def window_opened(self, seq: int, window: Window, reason: str) -> Step:
+        self.windows[window.window_id] = window
+        return Step(seq, StepKind.WINDOW, window.market_id,
+                    f"void window {window.window_id}: {reason}", self._covered(window),
+                    window_id=window.window_id)
+
+    def window_rolled_back(self, seq: int, window_id: str) -> Step | None:
+        window = self.windows.pop(window_id, None)
+        if window is None:
+            return None
+        return Step(seq, StepKind.WINDOW_ROLLBACK, window.market_id,
+                    f"void window {window_id} rolled back", self._covered(window),
+                    window_id=window_id)
+
+    def _covered(self, window: Window) -> tuple[BetRef, ...]:
+        markets = [window.market_id] if window.market_id is not None else list(self.bets)
+        return tuple(b for m in markets for b in self.bets.get(m, ()) if window.covers(b))
+
+    def voided_by(self, bet: BetRef, excluding: str = "") -> str | None:
+        """The first window in force (other than ``excluding``) that voids ``bet``."""
+        for window in self.windows.values():
+            if window.window_id != excluding and window.covers(bet):
+                return window.window_id
+        return None
+
+    def due(self, bet: BetRef) -> Due:
+        if self.voided_by(bet) is not None:
+            return Due(BetStatus.VOID, bet.stake_cents)
+        result = self.results.get(bet.market_id)
+        if result is None:
+            return UNSETTLED
+        status, cents, dead_heat = payout_cents(bet.stake_cents, bet.price_hundredths,
+                                                bet.selection_id, result)
+        return Due(status, cents, dead_heat)
+
+
+def settlement_digest(outcomes: Iterable[tuple[str, BetStatus | None, int]]) -> str:
+    """sha256 of ``bet_id|status|payout_cents`` lines, in the order given (journal order)."""
+    digest = hashlib.sha256()
+    for bet_id, status, cents in outcomes:
+        digest.update(f"{bet_id}|{status or ''}|{cents}\n".encode())
+    return digest.hexdigest()

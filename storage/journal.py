@@ -18,7 +18,7 @@ One ``append`` is ONE round trip whatever the number of entries (group commit).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -56,10 +56,12 @@ def chain_hash(previous: str, payload: bytes) -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    """One journaled event; a bet's entry is also indexed under its bet id."""
+    """One journaled event; a bet's entry is also indexed under its bet id. ``settles``: the
+    entry calls for settlement work (a result, a rollback, a void window, ...)."""
 
     payload: bytes
     bet_id: str = ""
+    settles: bool = False
 
 
 @dataclass
@@ -101,7 +103,7 @@ class AsyncJournal:
         self._runner = ScriptRunner(client)
         self._key_map = {"epoch": self.keys.epoch, "journal": self.keys.journal,
                          "head": self.keys.head, "bets": self.keys.bets,
-                         "snapshot": self.keys.snapshot}
+                         "snapshot": self.keys.snapshot, "work": self.keys.settle_work}
 
     async def append(
         self,
@@ -123,8 +125,9 @@ class AsyncJournal:
         if snapshot is not None:
             snap = orjson.dumps({"seq": seq + len(entries), "hash": digest, "state": snapshot})
         rest += [digest, snap]
-        keys, args = APPEND.call(self._key_map,
-                                 {"epoch": self.epoch, "seq": seq, "count": len(entries)}, rest)
+        work = max((i for i, e in enumerate(entries, start=1) if e.settles), default=0)
+        keys, args = APPEND.call(self._key_map, {"epoch": self.epoch, "seq": seq,
+                                                 "count": len(entries), "work": work}, rest)
         try:
             if self.wait_replicas:
                 new_seq = await self._append_and_wait(keys, args)
@@ -176,6 +179,29 @@ def read_journal(
         for entry_id, fields in rows:
             seq = int(entry_id.split(b"-")[0])
             yield seq, fields[b"e"], fields[b"h"].decode()
+        start = f"({rows[-1][0].decode()}"
+
+
+async def follow_journal(client: aioredis.Redis, event_id: str, chunk: int = 5_000
+                         ) -> AsyncIterator[list[tuple[int, bytes]]]:
+    """The whole journal from its first entry, in chunks of (seq, payload), each entry's
+    hash checked against its predecessor's (ChainBroken otherwise): for readers that fold
+    it (settlement), not the actor that writes it."""
+    key = EventKeys(event_id).journal
+    start, seq, digest = "1-0", 0, GENESIS
+    while True:
+        rows = cast(list[Any], await client.xrange(key, min=start, max="+", count=chunk))
+        if not rows:
+            return
+        out = []
+        for entry_id, fields in rows:
+            entry_seq, payload = int(entry_id.split(b"-")[0]), fields[b"e"]
+            digest = chain_hash(digest, payload)
+            if entry_seq != seq + 1 or fields[b"h"].decode() != digest:
+                raise ChainBroken(f"event {event_id}: entry {entry_seq} breaks the chain")
+            seq = entry_seq
+            out.append((seq, payload))
+        yield out
         start = f"({rows[-1][0].decode()}"
 
 

@@ -23,7 +23,10 @@ Account ``X`` (slot ``{acct:X}``):
 - ``media_tier``   string: the fastest video tier the account may watch
 
 Event ``E`` (slot ``{ev:E}``): ``journal`` (stream), ``head``, ``epoch``, ``snap``, ``bets``
-(hash: bet id → the journal payload of its latest decision).
+(hash: bet id → the journal payload of its latest decision); and settlement's: ``stl``
+(hash: bet id → what it was paid, with its history), ``stl:cursor`` (how far settlement
+got), ``stl:summary`` (hash: market id → totals), ``stl:work`` (the journal seq of the last
+entry settlement must act on, written by the journal append).
 """
 
 from __future__ import annotations
@@ -94,3 +97,19 @@ class EventKeys:
     @property
     def bets(self) -> str:
         return self._key("bets")
+
+    @property
+    def settlements(self) -> str:
+        return self._key("stl")
+
+    @property
+    def settle_cursor(self) -> str:
+        return self._key("stl:cursor")
+
+    @property
+    def settle_summary(self) -> str:
+        return self._key("stl:summary")
+
+    @property
+    def settle_work(self) -> str:
+        return self._key("stl:work")

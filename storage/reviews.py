@@ -24,6 +24,10 @@ class ReviewKind(StrEnum):
     KYC = "kyc"
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
+    # a settlement correction took back more than the player had: the rest is their debt
+    DEBT = "debt"
+    # a settlement movement the wallet refused (e.g. an account since deleted)
+    PAYMENT = "payment"
 
 
 @dataclass(frozen=True)

@@ -158,16 +158,15 @@ SCRIPTS: dict[str, Script] = {s.name: s for s in (
             args=("amount:int", "product", "blocked_products", "loss_window_ms:int",
                   "rate_per_s:num?", "rate_burst:num?", "event_id?")),
     _wallet("resolve"),
-    _wallet("credit", args=("amount:int", "ref", "loss_window_ms:int")),
-    _wallet("reverse", args=("credit_op",)),
+    _wallet("settle", args=("amount:int", "ref", "loss_window_ms:int")),
     Script("set_limits", ("acct", "limits"), ("expected_ver", "changes*"), prelude=False),
     Script("self_exclude", ("acct", "bal"), ("until_ms:int", "period", "now:int"),
            prelude=False),
     Script("kyc_decide", ("acct", "kyc_log", "decided"),
            ("status", "reason", "operator", "now:int", "decision_id", "ttl:int"),
            prelude=False),
-    Script("journal_append", ("epoch", "journal", "head", "bets", "snapshot"),
-           ("epoch", "seq:int", "count:int", "entries*"), prelude=False),
+    Script("journal_append", ("epoch", "journal", "head", "bets", "snapshot", "work"),
+           ("epoch", "seq:int", "count:int", "work:int", "entries*"), prelude=False),
 )}
 
 

@@ -150,7 +150,17 @@ def wallet_keys(account_id: str, op_key: str, aux_key: str = "aux") -> dict[str,
 
 _DEPOSIT, _WITHDRAW, _REVIEW = SCRIPTS["deposit"], SCRIPTS["withdraw"], SCRIPTS["review"]
 _RESERVE, _RESOLVE = SCRIPTS["reserve"], SCRIPTS["resolve"]
-_CREDIT, _REVERSE = SCRIPTS["credit"], SCRIPTS["reverse"]
+_SETTLE = SCRIPTS["settle"]
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One settlement movement: ``cents`` (signed; + credits the player) for ``op_id``."""
+
+    account_id: str
+    op_id: str
+    cents: int
+    ref: str = ""
 
 
 class Wallet:
@@ -184,10 +194,11 @@ class Wallet:
                                                                      arg_list)))
 
     async def _many(self, script: Any, calls: Sequence[tuple[list[str], list[object]]],
+                    before: Sequence[Sequence[object]] = (),
                     after: Sequence[Sequence[object]] = ()) -> list[Receipt | WalletError]:
         """Many runs in ONE round trip; each run's refusal comes back as its error."""
         out: list[Receipt | WalletError] = []
-        for reply in await self.scripts.run_many(script, calls, after=after):
+        for reply in await self.scripts.run_many(script, calls, before=before, after=after):
             try:
                 out.append(Receipt.from_reply(json_reply(reply)))
             except WalletError as exc:
@@ -324,20 +335,39 @@ class Wallet:
             raise found[0]
         return found[0]
 
+    def _settle_call(self, move: Movement) -> tuple[list[str], list[object]]:
+        if move.cents == 0:
+            raise ValidationFailed("a settlement movement of 0 moves nothing", op=move.op_id)
+        args = {**self._common(move.op_id, f"settle|{move.cents}|{move.ref}"),
+                "amount": move.cents, "ref": move.ref,
+                "loss_window_ms": LIMIT_WINDOWS_MS[LimitName.LOSS_DAILY]}
+        return _SETTLE.call(wallet_keys(move.account_id, _op(move.op_id)), args)
+
+    async def settle(self, move: Movement) -> Receipt:
+        """Move a settlement's money: ``cents`` > 0 pays the player from house:payouts,
+        ``cents`` < 0 takes it back (available first, then debt). Idempotent by op id,
+        remembered forever: a step moves a bet's money at most once."""
+        found = await self.settle_many([move])
+        if isinstance(found[0], WalletError):
+            raise found[0]
+        return found[0]
+
+    async def settle_many(self, moves: Sequence[Movement],
+                          before: Sequence[Sequence[object]] = ()
+                          ) -> list[Receipt | WalletError]:
+        """``settle`` for many movements in ONE round trip; ``before`` are plain commands
+        sent first in the same round trip (the settlement's own records)."""
+        return await self._many(_SETTLE, [self._settle_call(m) for m in moves], before=before)
+
     async def credit(self, account_id: str, op_id: str, amount: Decimal | str | int,
                      ref: str = "") -> Receipt:
-        """Pay a settlement; ``op_id`` like ``<bet_id>:<settlement_version>`` (kept forever)."""
-        cents = to_cents(amount)
-        args = {**self._common(op_id, f"credit|{cents}|{ref}"), "amount": cents, "ref": ref,
-                "loss_window_ms": LIMIT_WINDOWS_MS[LimitName.LOSS_DAILY]}
-        return await self._run_json(_CREDIT, wallet_keys(account_id, _op(op_id)), args)
+        """Pay ``amount`` to the player (a settlement movement with a positive amount)."""
+        return await self.settle(Movement(account_id, op_id, to_cents(amount), ref))
 
-    async def reverse(self, account_id: str, op_id: str, credit_op_id: str) -> Receipt:
-        """Net out credit ``credit_op_id`` exactly (resettlement/rollback); a shortfall the
-        player already spent becomes ``debt``, repaid first by later money in."""
-        keys = wallet_keys(account_id, _op(op_id), aux_key=_op(credit_op_id))
-        args = {**self._common(op_id, f"reverse|{credit_op_id}"), "credit_op": credit_op_id}
-        return await self._run_json(_REVERSE, keys, args)
+    async def debit(self, account_id: str, op_id: str, amount: Decimal | str | int,
+                    ref: str = "") -> Receipt:
+        """Take ``amount`` back (a settlement movement with a negative amount)."""
+        return await self.settle(Movement(account_id, op_id, -to_cents(amount), ref))
 
     # --- reads -----------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 -- group commit: append COUNT entries after head SEQ, if this writer still holds EPOCH.
 -- ENTRIES are COUNT triples (payload, chain hash, bet id or ''), then the new head hash and a
 -- snapshot ('' for none). A bet's entry is also indexed in K_BETS under its bet id.
+-- WORK > 0: the WORK-th entry of this batch calls for settlement; K_WORK keeps its seq.
 local current = redis.call('GET', K_EPOCH)
 if current ~= EPOCH then
   return redis.error_reply('FENCED epoch ' .. tostring(current) .. ' replaced ' .. EPOCH)
@@ -9,6 +10,7 @@ local seq = tonumber(redis.call('HGET', K_HEAD, 'seq') or '0')
 if seq ~= SEQ then
   return redis.error_reply('SEQ_CONFLICT head is ' .. seq .. ' not ' .. SEQ)
 end
+local first = seq
 local i = ENTRIES_AT
 local records = {}
 for k = 1, COUNT do
@@ -28,5 +30,8 @@ end
 redis.call('HSET', K_HEAD, 'seq', seq, 'hash', ARGV[i], 'epoch', EPOCH)
 if ARGV[i + 1] ~= '' then
   redis.call('SET', K_SNAPSHOT, ARGV[i + 1])
+end
+if WORK > 0 then
+  redis.call('SET', K_WORK, first + WORK)
 end
 return seq

@@ -36,6 +36,7 @@ from domain.errors import (
     SelfExcluded,
     UnknownAccount,
     UnknownOperation,
+    ValidationFailed,
     WalletError,
 )
 from domain.identity import PasswordHasher, ScryptParams
@@ -44,7 +45,7 @@ from domain.money import from_cents
 from storage.accounts import Accounts, AccountsConfig
 from storage.embedded import EmbeddedRedis
 from storage.keys import RESERVATION_INDEX
-from storage.wallet import Receipt, Wallet, WalletConfig
+from storage.wallet import Movement, Receipt, Wallet, WalletConfig
 
 FAST_HASH = PasswordHasher(ScryptParams(n=2**8))
 D = Decimal
@@ -167,8 +168,9 @@ class WalletMachine(RuleBasedStateMachine):
         elif r.kind == "credit":
             self.paid += cents
             self.credits[(acct, r.op_id)] = cents
-        elif r.kind == "reverse":
-            self.paid -= self.credits.pop((acct, r.detail["credit_op"] if r.detail else ""))
+        elif r.kind == "debit":
+            self.paid += cents  # a debit's amount is negative
+            self.credits.pop((acct, r.op_id.removesuffix(":back")), None)
         self._book_review(r, acct, cents)
 
     def _book_review(self, r: Receipt, acct: str, cents: int) -> None:
@@ -223,7 +225,9 @@ class WalletMachine(RuleBasedStateMachine):
         if not self.credits:
             return
         acct, op = pick(sorted(self.credits), index)
-        self.run(self._do(self._factory("reverse", acct, self.op(), op)))
+        # take a credit back: a debit of the same amount, which may leave the player in debt
+        amount = from_cents(self.credits[(acct, op)])
+        self.run(self._do(self._factory("debit", acct, f"{op}:back", amount)))
 
     @rule(data=st.data(), approve=st.booleans())
     def review(self, data: st.DataObject, approve: bool) -> None:
@@ -299,7 +303,7 @@ async def test_every_operation_replayed_changes_nothing(wallet: Wallet, accounts
         lambda: wallet.commit(acct, "b1"),
         lambda: wallet.release(acct, "b2"),
         lambda: wallet.credit(acct, "b1:1", "25.00"),
-        lambda: wallet.reverse(acct, "b1:1:rollback", "b1:1"),
+        lambda: wallet.debit(acct, "b1:1:rollback", "25.00"),
         lambda: wallet.withdraw(acct, "w1", "20.00"),
         lambda: wallet.decide_held(acct, "d-big", True, "ops", "source of funds ok"),
         lambda: wallet.withdraw(acct, "w-big", "10000.00"),
@@ -347,7 +351,7 @@ async def test_a_refusal_is_remembered_for_its_operation_id(wallet: Wallet, acco
     assert (await wallet.balance(acct)).reserved == 0
 
 
-async def test_commit_and_release_are_exclusive_and_a_credit_reverses_once(
+async def test_commit_and_release_are_exclusive_and_a_settlement_moves_once(
         wallet: Wallet, accounts: Accounts) -> None:
     acct = await new_player(accounts, funds="50.00", wallet=wallet)
     await wallet.reserve(acct, "b1", "10.00", "sport_prematch")
@@ -356,10 +360,11 @@ async def test_commit_and_release_are_exclusive_and_a_credit_reverses_once(
     assert err.state == "committed"
     await expect(UnknownOperation, wallet.commit(acct, "never-reserved"))
     await wallet.credit(acct, "b1:1", "30.00")
-    first = await wallet.reverse(acct, "r1", "b1:1")
-    second = await wallet.reverse(acct, "r2", "b1:1")
-    assert first.status == "reversed" and second.status == "already_reversed"
-    await expect(UnknownOperation, wallet.reverse(acct, "r3", "no-such-credit"))
+    first = await wallet.debit(acct, "b1:2", "30.00")
+    again = await wallet.debit(acct, "b1:2", "30.00")
+    assert first.status == "completed" and first.amount == D("-30.00") and again.replayed
+    await expect(IdempotencyKeyReused, wallet.debit(acct, "b1:2", "20.00"))
+    await expect(ValidationFailed, wallet.settle(Movement(acct, "b1:3", 0)))
     assert (await wallet.balance(acct)).available == D("40.00")
 
 
@@ -368,7 +373,8 @@ async def test_reversing_spent_winnings_books_debt_repaid_by_the_next_deposit(
     acct = await new_player(accounts)
     await wallet.credit(acct, "b9:1", "30.00")
     await wallet.withdraw(acct, "w1", "25.00")
-    await wallet.reverse(acct, "b9:1:r", "b9:1")
+    debit = await wallet.debit(acct, "b9:1:r", "30.00")
+    assert debit.detail is not None and debit.detail["debt"] == "2500"
     bal = await wallet.balance(acct)
     assert (bal.available, bal.debt) == (D("0.00"), D("25.00"))
     await expect(InsufficientFunds, wallet.withdraw(acct, "w2", "1.00"))
@@ -629,7 +635,7 @@ async def test_statements_add_up(wallet: Wallet, accounts: Accounts, clock: Manu
     await wallet.reserve(acct, "b2", "20.00", "sport_prematch")
     await wallet.release(acct, "b2")
     await wallet.credit(acct, "b1:1", "120.00")
-    await wallet.reverse(acct, "b1:1:r", "b1:1")
+    await wallet.debit(acct, "b1:1:r", "120.00")
     await wallet.credit(acct, "b1:2", "75.00")
     await wallet.withdraw(acct, "w1", "30.00")
     clock.advance(40 * 86_400)  # into February
