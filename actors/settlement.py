@@ -41,6 +41,7 @@ from domain.events import LiabilityReleased, MarketSettled
 from domain.money import from_cents
 from domain.settlement import (
     BetRef,
+    Due,
     EventSettlement,
     MarketResult,
     Step,
@@ -197,18 +198,17 @@ class SettlementActor:
     async def _run_step(self, event_id: str, fold: EventSettlement, step: Step, before: int,
                         skip: int) -> None:
         """Move every touched bet to what it is due, batch by batch, resumable."""
-        done = skip
+        dues = {bet.bet_id: fold.due(bet) for bet in step.bets}
         for start in range(skip, len(step.bets), self.config.batch):
             batch = step.bets[start:start + self.config.batch]
-            await self._settle_batch(event_id, fold, step, batch)
-            done = start + len(batch)
-            await self.store.save_cursor(event_id, Cursor(before, step.seq, done))
-        await self._report(event_id, fold, step)
-        await self._save_totals(event_id, fold, step)
+            await self._settle_batch(event_id, step, batch, dues, f"{step.seq}:{start}")
+            await self.store.save_cursor(event_id, Cursor(before, step.seq, start + len(batch)))
+        await self._report(event_id, fold, step, dues)
+        await self._save_totals(event_id, fold, step, dues)
         self.steps_done += 1
 
-    async def _settle_batch(self, event_id: str, fold: EventSettlement, step: Step,
-                            batch: Iterable[BetRef]) -> None:
+    async def _settle_batch(self, event_id: str, step: Step, batch: Iterable[BetRef],
+                            dues: dict[str, Due], name: str) -> None:
         bets = list(batch)
         current = await self.store.records(event_id, [b.bet_id for b in bets])
         records: dict[str, BetSettlement] = {}
@@ -221,7 +221,7 @@ class SettlementActor:
             if record.last_seq == step.seq:  # recorded before a crash: re-send what it says
                 moved = record.history[-1][4]
             else:
-                due = fold.due(bet)
+                due = dues[bet.bet_id]
                 moved = due.payout_cents - record.payout_cents
                 if due.status == record.status and moved == 0 and due.dead_heat == record.dead_heat:
                     continue
@@ -229,33 +229,38 @@ class SettlementActor:
                 records[bet.bet_id] = BetSettlement(due.status, due.payout_cents, due.dead_heat,
                                                     (*record.history, entry))
             if moved:
-                moves.append(Movement(bet.account_id, op_id, moved, ref))
+                moves.append(Movement(bet.account_id, op_id, moved))
+        group = f"stl:{event_id}:{name}"
         receipts = await self.wallet.settle_many(
-            moves, before=self.store.record_commands(event_id, records))
-        await self._after_moves(moves, receipts)
+            moves, group=group, ref=ref, before=self.store.record_commands(event_id, records))
+        await self._after_moves(group, moves, receipts)
         self.bets_settled += len(bets)
 
-    async def _after_moves(self, moves: list[Movement],
+    async def _after_moves(self, group: str, moves: list[Movement],
                            receipts: list[Receipt | WalletError]) -> None:
-        for move, receipt in zip(moves, receipts, strict=True):
+        """Operators hear of what the wallet could not do plainly (receipts come one per
+        account, in order of the accounts' first movement)."""
+        accounts = list(dict.fromkeys(m.account_id for m in moves))
+        for account_id, receipt in zip(accounts, receipts, strict=True):
             if isinstance(receipt, WalletError):
                 # a closed or unknown account cannot be paid here: an operator must see it
-                log.error("settlement movement %s of %s refused: %s", move.op_id,
-                          move.account_id, receipt)
-                await self.reviews.add(ReviewKind.PAYMENT, move.account_id, move.op_id,
-                                       amount=f"{from_cents(move.cents)}")
+                log.error("settlement %s of %s refused: %s", group, account_id, receipt)
+                owed = sum(m.cents for m in moves if m.account_id == account_id)
+                await self.reviews.add(ReviewKind.PAYMENT, account_id, group,
+                                       amount=f"{from_cents(owed)}")
             elif receipt.detail and receipt.detail.get("debt", "0") != "0" and \
                     not receipt.replayed:
                 # the player had spent what a correction takes back: the rest is their debt
-                await self.reviews.add(ReviewKind.DEBT, move.account_id, move.op_id,
+                await self.reviews.add(ReviewKind.DEBT, account_id, group,
                                        amount=f"{from_cents(int(receipt.detail['debt']))}")
 
     # ------------------------------------------------------------ reporting
 
-    async def _report(self, event_id: str, fold: EventSettlement, step: Step) -> None:
+    async def _report(self, event_id: str, fold: EventSettlement, step: Step,
+                      dues: dict[str, Due]) -> None:
         client = await self.events.get(event_id)
         if step.kind is StepKind.RESULT and step.market_id is not None:
-            outcomes = [(b.bet_id, fold.due(b)) for b in step.bets]
+            outcomes = [(b.bet_id, dues[b.bet_id]) for b in step.bets]
             await client.settled(MarketSettled(
                 step.market_id, step.version, len(outcomes),
                 from_cents(sum(b.stake_cents for b in step.bets)),
@@ -283,11 +288,12 @@ class SettlementActor:
                                   tuple((s, from_cents(p)) for s, p in sorted(payouts[m].items())),
                                   time.time()) for m, cents in sorted(stakes.items())]
 
-    async def _save_totals(self, event_id: str, fold: EventSettlement, step: Step) -> None:
+    async def _save_totals(self, event_id: str, fold: EventSettlement, step: Step,
+                           known: dict[str, Due]) -> None:
         markets = [step.market_id] if step.market_id is not None else list(fold.bets)
         for market_id in markets:
             bets = fold.bets.get(market_id, [])
-            dues = [fold.due(b) for b in bets]
+            dues = [known.get(b.bet_id) or fold.due(b) for b in bets]
             result = fold.results.get(market_id)
             previous = (await self.store.totals(event_id)).get(market_id)
             versions = list(previous.versions) if previous else []

@@ -120,19 +120,23 @@ class Script:
 
     def _ordered(self, specs: tuple[Arg, ...], given: Mapping[str, object], what: str
                  ) -> list[object]:
-        unknown = set(given) - {s.name for s in specs}
-        if unknown:
-            raise TypeError(f"{self.name}.lua has no {what} {sorted(unknown)}")
+        # on the settlement and bet paths: one pass, no set building unless something is off
         out: list[object] = []
+        gap = ""
         for spec in specs:
             if spec.variadic:
                 break
             if spec.name in given:
-                if len(out) < specs.index(spec):
-                    raise TypeError(f"{self.name}.lua: {what} {spec.name} after a gap")
+                if gap:
+                    raise TypeError(f"{self.name}.lua: {what} {spec.name} after {gap} left out")
                 out.append(given[spec.name])
-            elif not spec.optional:
+            elif spec.optional:
+                gap = gap or spec.name
+            else:
                 raise TypeError(f"{self.name}.lua needs {what} {spec.name}")
+        if len(out) != len(given):
+            unknown = sorted(set(given) - {s.name for s in specs})
+            raise TypeError(f"{self.name}.lua has no {what} {unknown}")
         return out
 
 
@@ -158,7 +162,8 @@ SCRIPTS: dict[str, Script] = {s.name: s for s in (
             args=("amount:int", "product", "blocked_products", "loss_window_ms:int",
                   "rate_per_s:num?", "rate_burst:num?", "event_id?")),
     _wallet("resolve"),
-    _wallet("settle", args=("amount:int", "ref", "loss_window_ms:int")),
+    # a group of settlement movements of one account; "done" remembers every op id
+    _wallet("settle", keys=("done",), args=("ref", "loss_window_ms:int", "moves*")),
     Script("set_limits", ("acct", "limits"), ("expected_ver", "changes*"), prelude=False),
     Script("self_exclude", ("acct", "bal"), ("until_ms:int", "period", "now:int"),
            prelude=False),

@@ -26,7 +26,8 @@ import redis.asyncio as aioredis
 from domain.events import BetStatus
 from storage.keys import EventKeys
 
-HistoryEntry = tuple[int, str, str | None, int, int, int]  # seq, label, status, cents, moved, ms
+# seq, label, status, payout cents, cents moved, time (ms)
+HistoryEntry = tuple[int, str, str | None, int, int, int] | list[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ class BetSettlement:
     status: BetStatus | None
     payout_cents: int
     dead_heat: bool = False
-    history: tuple[HistoryEntry, ...] = ()
+    history: Sequence[HistoryEntry] = ()
 
     @property
     def last_seq(self) -> int:
@@ -49,11 +50,12 @@ class BetSettlement:
     @classmethod
     def decode(cls, raw: bytes) -> BetSettlement:
         data = orjson.loads(raw)
-        status = None if data["s"] is None else BetStatus(data["s"])
-        return cls(status, data["p"], data["d"], tuple(tuple(h) for h in data["h"]))
+        status = None if data["s"] is None else _STATUSES[data["s"]]
+        return cls(status, data["p"], data["d"], data["h"])
 
 
 UNSETTLED = BetSettlement(None, 0)
+_STATUSES = {s.value: s for s in BetStatus}
 
 
 @dataclass(frozen=True, slots=True)

@@ -335,33 +335,45 @@ class Wallet:
             raise found[0]
         return found[0]
 
-    def _settle_call(self, move: Movement) -> tuple[list[str], list[object]]:
-        if move.cents == 0:
-            raise ValidationFailed("a settlement movement of 0 moves nothing", op=move.op_id)
-        args = {**self._common(move.op_id, f"settle|{move.cents}|{move.ref}"),
-                "amount": move.cents, "ref": move.ref,
+    def _settle_call(self, group: str, moves: Sequence[Movement], ref: str
+                     ) -> tuple[list[str], list[object]]:
+        pairs: list[object] = []
+        for move in moves:
+            if move.cents == 0:
+                raise ValidationFailed("a settlement movement of 0 moves nothing", op=move.op_id)
+            pairs += [move.op_id, move.cents]
+        keys = wallet_keys(moves[0].account_id, "aux")
+        keys["done"] = acct_key(moves[0].account_id, "settled_ops")
+        args = {**self._common(group, ""), "ref": ref,
                 "loss_window_ms": LIMIT_WINDOWS_MS[LimitName.LOSS_DAILY]}
-        return _SETTLE.call(wallet_keys(move.account_id, _op(move.op_id)), args)
+        return _SETTLE.call(keys, args, pairs)
 
     async def settle(self, move: Movement) -> Receipt:
-        """Move a settlement's money: ``cents`` > 0 pays the player from house:payouts,
+        """Move one settlement's money: ``cents`` > 0 pays the player from house:payouts,
         ``cents`` < 0 takes it back (available first, then debt). Idempotent by op id,
         remembered forever: a step moves a bet's money at most once."""
-        found = await self.settle_many([move])
+        found = await self.settle_many([move], group=move.op_id, ref=move.ref)
         if isinstance(found[0], WalletError):
             raise found[0]
         return found[0]
 
-    async def settle_many(self, moves: Sequence[Movement],
+    async def settle_many(self, moves: Sequence[Movement], group: str, ref: str = "",
                           before: Sequence[Sequence[object]] = ()
                           ) -> list[Receipt | WalletError]:
-        """``settle`` for many movements in ONE round trip; ``before`` are plain commands
-        sent first in the same round trip (the settlement's own records)."""
-        return await self._many(_SETTLE, [self._settle_call(m) for m in moves], before=before)
+        """Many movements in ONE round trip: one atomic script per account, netting that
+        account's movements into one ledger entry (``group`` names it) while each op id
+        moves money at most once. One receipt (or error) per account, in order of first
+        appearance. ``before`` are plain commands sent first in the same round trip."""
+        by_account: dict[str, list[Movement]] = {}
+        for move in moves:
+            by_account.setdefault(move.account_id, []).append(move)
+        calls = [self._settle_call(f"{group}:{account}", mine, ref)
+                 for account, mine in by_account.items()]
+        return await self._many(_SETTLE, calls, before=before)
 
     async def credit(self, account_id: str, op_id: str, amount: Decimal | str | int,
                      ref: str = "") -> Receipt:
-        """Pay ``amount`` to the player (a settlement movement with a positive amount)."""
+        """Pay ``amount`` to the player (one settlement movement with a positive amount)."""
         return await self.settle(Movement(account_id, op_id, to_cents(amount), ref))
 
     async def debit(self, account_id: str, op_id: str, amount: Decimal | str | int,

@@ -26,7 +26,7 @@ from domain.events import EventStatus, MarketStatus
 from domain.ledger import LedgerAccount
 from domain.settlement import MarketResult, settle
 from simulations.markets import Population, populate
-from storage.keys import EventKeys
+from storage.keys import EventKeys, acct_key
 from storage.settlement import SettlementStore
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
@@ -246,15 +246,20 @@ async def test_kill_9_of_the_settlement_actor_and_of_redis_pays_every_bet_once(
         await settling.done(timeout_s=120)
         _same(await settling.payouts(), settling.expected(result))
         await settling.balanced()
-        # each bet's winnings moved exactly once: one ledger entry per (bet, step)
-        ops: dict[str, int] = defaultdict(int)
+        # each winning bet moved money exactly once, by its own op id (bet, step)
+        client = redis.Redis.from_url(own_redis.url)
+        moved: dict[str, int] = {}
         for account in population.players:
-            for entry in await population.wallet.ledger(account):
-                if entry.op_id.startswith("stl:"):
-                    ops[entry.op_id] += 1
-        assert ops and set(ops.values()) == {1}
-        winners = [b for b in population.accepted if b.terms.selection_id in result.winners]
-        assert len(ops) == len(winners)
+            for op, cents in client.hgetall(acct_key(account, "settled_ops")).items():
+                moved[op.decode()] = int(cents)
+        winners = {b.terms.bet_id: b for b in population.accepted
+                   if b.terms.selection_id in result.winners}
+        assert {op.split(":")[1] for op in moved} == set(winners)
+        assert len(moved) == len(winners)  # one op per bet: nothing paid twice
+        for op, cents in moved.items():
+            bet = winners[op.split(":")[1]]
+            due = settle(bet.terms.stake, bet.price, bet.terms.selection_id, result).payout
+            assert D(cents) / 100 == due, op
     finally:
         settling.close()
 
