@@ -65,7 +65,7 @@ async def _settle_once(pop: Population, actor: Any, store: SettlementStore,
 async def _undo(pop: Population, actor: Any, store: SettlementStore) -> None:
     await pop.client.rollback_market("mw")
     await actor.kick.remote(pop.event_id)
-    while (await store.cursor(pop.event_id)).seq < await store.work(pop.event_id):
+    while (await store.cursor(pop.event_id)).seq < await store.work(pop.event_id):  # noqa: ASYNC110
         await asyncio.sleep(0.05)
 
 

@@ -367,8 +367,8 @@ class Wallet:
         by_account: dict[str, list[Movement]] = {}
         for move in moves:
             by_account.setdefault(move.account_id, []).append(move)
-        calls = [self._settle_call(f"{group}:{account}", mine, ref)
-                 for account, mine in by_account.items()]
+        calls = [self._settle_call(group if len(by_account) == 1 else f"{group}:{account}",
+                                   mine, ref) for account, mine in by_account.items()]
         return await self._many(_SETTLE, calls, before=before)
 
     async def credit(self, account_id: str, op_id: str, amount: Decimal | str | int,

@@ -31,8 +31,9 @@ if #conflicts > 0 then
   return cjson.encode(fail('IDEMPOTENCY_KEY_REUSED',
     'settlement operations already moved other amounts', {ops = table.concat(conflicts, ',')}))
 end
-local seq, debt, kind = 0, 0, 'credit'
+local seq, debt, kind = 0, 0, 'settle'  -- 'settle': nothing moved (all replayed)
 if net > 0 then
+  kind = 'credit'
   seq = post('credit', net, pay_in(PAYOUTS, net))
   redis.call('ZADD', K_LOSS, NOW, '-|' .. OP .. '|' .. fmt(net))
 elseif net < 0 then
