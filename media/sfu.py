@@ -317,12 +317,19 @@ class ForwardingSfu:
     # --- ingest ------------------------------------------------------------------------------
 
     async def publish(self, offer_sdp: str) -> tuple[str, str]:
-        """WHIP: accept a publisher's offer; return (session id, answer SDP)."""
-        if self.publisher_id is not None:
-            await self.close_session(self.publisher_id)
+        """WHIP: accept a publisher's offer; return (session id, answer SDP).
+
+        An unusable offer is refused (``BadOffer``) before the live publisher is replaced.
+        """
         pc = RTCPeerConnection()
         session = PeerSession(uuid.uuid4().hex, pc, "publisher")
-        await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        except Exception as exc:  # aiortc raises OperationError/ValueError on unusable offers
+            await pc.close()
+            raise BadOffer(f"unusable offer: {exc}") from exc
+        if self.publisher_id is not None:
+            await self.close_session(self.publisher_id)
         for transceiver in pc.getTransceivers():
             transceiver.direction = "recvonly"
             receiver = transceiver.receiver

@@ -32,9 +32,13 @@ DESCRIPTION = """Live betting and live streaming for casino and sportsbook opera
   strings or numbers with at most two decimals; prices lie on the price ladder.
 * **Idempotency**: every POST that moves money or places a bet takes an `Idempotency-Key`
   header (1-64 characters); the same key with the same body returns the original outcome.
-* **Auth**: `Authorization: Bearer <token>`. Players log in with `POST /v1/sessions`;
-  operators and publishers get tokens from `inplay token create`.
-* Times are RFC 3339 UTC; ids are opaque strings.
+* **Auth**: `Authorization: Bearer <token>` (the **Authorize** button here takes the token
+  alone). Players log in with `POST /v1/sessions`; operators and publishers get tokens from
+  `inplay token create`. A missing or bad token is 401 before anything else is checked.
+* Times are RFC 3339 UTC (requests too: `2026-11-27T20:00:00Z`); ids are opaque strings.
+* `HEAD` works wherever `GET` does; a method a path does not take is 405 with `Allow`.
+* Each operation lists the codes each refusal status carries; `docs/API.md` in the
+  repository is the same contract in prose, with the table of every code.
 """
 
 
@@ -90,7 +94,11 @@ def create_app(svc: ApiServices | None = None) -> FastAPI:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document, with every refusal declared as problem+json."""
+    """The OpenAPI document, with every refusal declared as problem+json.
+
+    FastAPI declares its own 422 (``HTTPValidationError``, ``application/json``) on routes
+    that did not declare one; ours is a ``VALIDATION_ERROR`` problem, so that is rewritten.
+    """
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description,
@@ -98,15 +106,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = docs.Problem.model_json_schema(
         ref_template="#/components/schemas/{model}")
-    problem = {problems.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             answers = operation.get("responses", {})
-            # FastAPI's own 422 says application/json + HTTPValidationError; ours is a problem
-            if "422" in answers:
-                answers["422"]["content"] = problem
-                answers["422"]["description"] = ("Invalid request: "
-                                                 + ", ".join(docs.codes_for(422)))
+            content = answers.get("422", {}).get("content", {})
+            if "application/json" in content:
+                answers["422"] = docs.problem_answer(422, list(docs.INVALID))
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
     app.openapi_schema = schema

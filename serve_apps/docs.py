@@ -1,8 +1,11 @@
 """What the served OpenAPI document says about answers: problem+json for every refusal.
 
-Routes declare their answers with ``responses(201, 401, 409, ok=Model)``: the success status
-gets the model (``application/json``), every error status the ``Problem`` schema as
-``application/problem+json`` with the codes that status can carry.
+Routes declare what they answer with ``responses(201, 202, *BODY, "PRICE_CHANGED", ...,
+ok=Model)``: success statuses (ints) get the model as ``application/json`` (or bodies of the
+route's own ``media`` types), error codes (strings) are grouped by their status
+(``problems.STATUS``) into ``application/problem+json`` answers with the ``Problem`` schema,
+each listing the codes it can carry. ``docs/API.md`` says the same in prose; tests
+(``tests/unit/test_openapi.py``) hold the two together.
 """
 
 from __future__ import annotations
@@ -17,6 +20,14 @@ from serve_apps.problems import PROBLEM_JSON, STATUS
 # cursors and other counters are bounded so that nothing downstream overflows
 MAX_CURSOR = 1_000_000_000
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+# the codes most routes share
+AUTH = ("UNAUTHENTICATED",)  # any bearer token will do
+ROLE = ("UNAUTHENTICATED", "FORBIDDEN")  # a token of the route's role
+INVALID = ("VALIDATION_ERROR",)  # a path, query or header parameter out of its bounds
+# a JSON body: unreadable (not UTF-8), too large, or not what the model says
+BODY = ("HTTP_ERROR", "PAYLOAD_TOO_LARGE", "VALIDATION_ERROR")
+IDEMPOTENT = ("IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_KEY_REUSED")
 
 
 class Problem(BaseModel):
@@ -42,37 +53,51 @@ _DESCRIPTION = {
     422: "Invalid request", 423: "Locked (suspended)", 429: "Too many requests",
     500: "Internal error", 501: "Not implemented yet", 503: "Unavailable; nothing was done",
 }
+PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again (when "
+                                              "the server knows)",
+                                "schema": {"type": "integer", "minimum": 1}}}
 
 
-def codes_for(status: int) -> list[str]:
-    """The error codes answered with ``status``."""
-    extra = {422: ["VALIDATION_ERROR"], 413: ["PAYLOAD_TOO_LARGE"]}.get(status, [])
-    return sorted({c for c, s in STATUS.items() if s == status} | set(extra))
+def problem_answer(status: int, codes: list[str]) -> dict[str, Any]:
+    """The OpenAPI response for an error status carrying ``codes``."""
+    text = _DESCRIPTION.get(status, "Refused")
+    answer: dict[str, Any] = {
+        "description": f"{text}: {', '.join(sorted(codes))}" if codes else text,
+        "content": PROBLEM_CONTENT}
+    if status in (429, 503):
+        answer["headers"] = RETRY_AFTER
+    return answer
 
 
-def responses(*statuses: int, ok: type[BaseModel] | None = None,
+def responses(*answers: int | str, ok: type[BaseModel] | None = None,
               descriptions: dict[int, str] | None = None,
-              content_type: str = "application/json") -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for a route: success with ``ok``, errors as problem+json."""
+              media: tuple[str, ...] = (),
+              headers: dict[str, Any] | None = None) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses``: success statuses with ``ok`` as JSON (or a body of one of the
+    ``media`` types, or none), with ``headers``; error codes as problem+json."""
     out: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
-        text = (descriptions or {}).get(status, _DESCRIPTION.get(status, "See codes"))
-        if status < 400:
-            entry: dict[str, Any] = {"description": text}
-            if ok is not None:
-                entry["model"] = ok
-            elif content_type != "application/json":
-                entry["content"] = {content_type: {"schema": {"type": "string"}}}
-            out[status] = entry
+    errors: dict[int, list[str]] = {}
+    for answer in answers:
+        if isinstance(answer, str):
+            errors.setdefault(STATUS[answer], []).append(answer)
             continue
-        codes = codes_for(status)
-        out[status] = {
-            "description": f"{text}: {', '.join(codes)}" if codes else text,
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
+        entry: dict[str, Any] = {
+            "description": (descriptions or {}).get(answer, _DESCRIPTION.get(answer, "OK"))}
+        if ok is not None:
+            entry["model"] = ok
+        elif media:
+            entry["content"] = {m: {"schema": {"type": "string"}} for m in media}
+        if headers:
+            entry["headers"] = headers
+        out[answer] = entry
+    for status, codes in sorted(errors.items()):
+        out[status] = problem_answer(status, sorted(set(codes)))
     return out
 
 
-def path_id(name: str) -> Any:
+def path_id(name: str, example: str | None = None) -> Any:
     """A path parameter that is an identifier (bounded, no key separators)."""
-    return Path(pattern=ID_PATTERN, description=f"the {name.replace('_', ' ')}")
+    return Path(pattern=ID_PATTERN, max_length=64,
+                description=f"the {name.replace('_', ' ')}",
+                examples=[example] if example else None)

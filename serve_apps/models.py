@@ -20,6 +20,7 @@ from domain.jurisdiction import ISO_3166_ALPHA2 as _ISO
 from domain.jurisdiction import is_iso_country
 from domain.ladder import is_on_ladder
 from domain.money import to_decimal
+from media.qos import TierStats
 
 MAX_MONEY = Decimal("1000000.00")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -96,19 +97,41 @@ DateTime = Annotated[str, Field(min_length=20, max_length=40, json_schema_extra=
     "format": "date-time"}), AfterValidator(_rfc3339)]
 
 
+def _iso_date(value: Any) -> Any:
+    # pydantic alone would also take a number (seconds since 1970) or a date-time
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value
+
+
+BirthDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    """A model config adding request ``examples`` to the OpenAPI document."""
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
 class RegisterRequest(Strict):
+    model_config = _examples({"username": "demo9", "password": "correct horse battery",
+                              "jurisdiction": "GB", "date_of_birth": "1990-01-31"})
+
     username: Annotated[str, Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
     password: Annotated[str, Field(min_length=8, max_length=256)]
     jurisdiction: Jurisdiction
-    date_of_birth: date
+    date_of_birth: BirthDate
 
 
 class SessionRequest(Strict):
+    model_config = _examples({"username": "demo9", "password": "correct horse battery"})
+
     username: Annotated[str, Field(min_length=1, max_length=64)]
     password: Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class LimitsRequest(Strict):
+    model_config = _examples({"deposit_daily": "100.00", "loss_daily": "50.00"})
+
     deposit_daily: Money | None = None
     deposit_weekly: Money | None = None
     deposit_monthly: Money | None = None
@@ -117,10 +140,14 @@ class LimitsRequest(Strict):
 
 
 class SelfExclusionRequest(Strict):
+    model_config = _examples({"period": "6m"})
+
     period: Literal["3m", "6m", "1y", "5y", "permanent"]
 
 
 class DepositRequest(Strict):
+    model_config = _examples({"amount": "50.00", "method": "debit_card"})
+
     amount: Money
     method: Literal["bank_transfer", "debit_card", "e_wallet", "credit_card", "crypto"] = (
         "debit_card"
@@ -128,6 +155,8 @@ class DepositRequest(Strict):
 
 
 class WithdrawalRequest(Strict):
+    model_config = _examples({"amount": "20.00"})
+
     amount: Money
 
 
@@ -135,6 +164,10 @@ class WithdrawalRequest(Strict):
 
 
 class BetRequest(Strict):
+    model_config = _examples({"event_id": "demo-match", "market_id": "mw",
+                              "selection_id": "home", "stake": "10.00", "price": "2.50",
+                              "odds_change": "any"})
+
     event_id: Identifier
     market_id: Identifier
     selection_id: Identifier
@@ -164,6 +197,14 @@ class MarketIn(Strict):
 
 
 class EventIn(Strict):
+    model_config = _examples({
+        "event_id": "cup-final", "name": "Home v Away", "sport": "soccer",
+        "starts_at": "2026-11-27T20:00:00Z", "markets": [{
+            "market_id": "mw", "name": "Match winner", "in_play_delay_s": 5,
+            "selections": [{"selection_id": "home", "name": "Home", "price": "2.50"},
+                           {"selection_id": "draw", "name": "Draw", "price": "3.20"},
+                           {"selection_id": "away", "name": "Away", "price": "2.80"}]}]})
+
     event_id: Identifier | None = None
     name: Name
     sport: Annotated[str, Field(min_length=1, max_length=40)]
@@ -172,33 +213,47 @@ class EventIn(Strict):
 
 
 class StatusIn(Strict):
+    model_config = _examples({"status": "in_play"})
+
     status: Literal["in_play", "suspended", "scheduled", "closed"]
 
 
 class MarketStatusIn(Strict):
+    model_config = _examples({"status": "suspended"})
+
     status: Literal["open", "suspended", "closed"]
 
 
 class OddsIn(Strict):
+    model_config = _examples({"market_id": "mw", "prices": {"home": "2.40", "away": "3.00"}})
+
     market_id: Identifier
     prices: Annotated[dict[Identifier, Price], Field(min_length=1, max_length=64)]
 
 
 class ScoreIn(Strict):
+    model_config = _examples({"score": "1-0"})
+
     score: Annotated[str, Field(min_length=1, max_length=32)]
 
 
 class KycDecisionIn(Strict):
+    model_config = _examples({"status": "verified", "reason": "passport checked"})
+
     status: Literal["verified", "rejected"]
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class ReviewDecisionIn(Strict):
+    model_config = _examples({"decision": "approve", "reason": "source of funds checked"})
+
     decision: Literal["approve", "reject"]
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class MediaTierIn(Strict):
+    model_config = _examples({"tier": "ll-hls"})
+
     tier: Literal["webrtc", "ll-hls", "hls", "hls-delayed"]
 
 
@@ -435,3 +490,17 @@ class HealthOut(Out):
 
 class LiveOut(Out):
     status: Literal["alive"]
+
+
+class MediaStatsOut(Out):
+    """A stream's quality per tier; ``live`` is false (and ``tiers`` empty) before it starts."""
+
+    event_id: str
+    live: bool
+    tiers: dict[str, TierStats]  # what media.qos reports per tier
+    relays: int | None = None
+    codec_calls: int | None = None
+    ingest_p95_ms: float | None = None
+    fastest_tier_p95_ms: float | None = None
+    fastest_tier_latency_ms: float | None = Field(
+        default=None, description="the fastest tier's p95 latency: what the bet delay covers")

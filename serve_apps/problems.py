@@ -14,7 +14,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from domain import errors
 from domain.errors import DomainError
@@ -30,6 +32,10 @@ STATUS: dict[str, int] = {
     "MARKET_SUSPENDED": 423, "MARKET_CLOSED": 409, "PRICE_CHANGED": 409, "SCORE_CHANGED": 409,
     "LIABILITY_LIMIT": 409, "STAKE_ABOVE_MAX": 409, "PAYOUT_ABOVE_MAX": 409,
     "INVALID_ODDS": 422, "EVENT_EXISTS": 409, "INVALID_TRANSITION": 409, "INVALID_EVENT": 422,
+    # settlement and cash-out
+    "MARKET_OPEN": 409, "RESULT_CONFLICT": 409, "STALE_RESULT_VERSION": 409,
+    "NOTHING_TO_ROLL_BACK": 409, "INVALID_WINDOW": 422, "UNKNOWN_WINDOW": 404,
+    "CASHOUT_UNAVAILABLE": 409,
     # requests in general
     "INVALID_AMOUNT": 422, "IDEMPOTENCY_KEY_REUSED": 422, "VALIDATION_ERROR": 422,
     "UNAVAILABLE": 503, "OVERLOADED": 503,
@@ -146,11 +152,13 @@ def install(app: FastAPI) -> None:
         return problem_response(validation_code(found), detail or "invalid request",
                                 errors=found)
 
-    async def http(_: Request, exc: Exception) -> JSONResponse:
+    async def http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
-        return problem_response(code, str(exc.detail), headers=dict(exc.headers or {}),
-                                status=exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names one route's methods, not the path's
+            headers["Allow"] = allowed_methods(request)
+        return problem_response(code, str(exc.detail), headers=headers, status=exc.status_code)
 
     async def internal(_: Request, exc: Exception) -> JSONResponse:
         return internal_error(exc)
@@ -159,6 +167,18 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, internal)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers on this request's path (HEAD wherever GET is)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):  # through included routers
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(route.methods or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 def validation_code(found: list[dict[str, Any]]) -> str:

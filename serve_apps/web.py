@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter, Response
 from fastapi.responses import FileResponse
 
+from serve_apps import docs
 from serve_apps.problems import problem_response
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -25,6 +26,8 @@ CONTENT_TYPES = {
     ".ico": "image/x-icon",
     ".json": "application/json",
 }
+
+_STATIC_TYPES = tuple(sorted(set(CONTENT_TYPES.values())))
 
 # Files in the folder that are for tools, not browsers (package.json only tells `node --check`
 # that the page's .js files are ES modules).
@@ -69,8 +72,8 @@ def web_router(root: Path = STATIC_DIR) -> APIRouter:
     """Routes `/` (the page) and `/static/{path}` (its scripts and styles)."""
     router = APIRouter(tags=["web page"])
 
-    @router.get("/", include_in_schema=True, summary="The bettor's web page",
-                response_class=FileResponse)
+    @router.get("/", summary="The bettor's web page", response_class=FileResponse,
+                responses=docs.responses(200, media=(CONTENT_TYPES[".html"],)))
     async def index() -> Response:
         page = resolve_static("index.html", root)
         if page is None:
@@ -78,7 +81,8 @@ def web_router(root: Path = STATIC_DIR) -> APIRouter:
         return _file(page)
 
     @router.get("/static/{path:path}", summary="The web page's static files",
-                response_class=FileResponse)
+                response_class=FileResponse,
+                responses=docs.responses(200, "NOT_FOUND", media=_STATIC_TYPES))
     async def static(path: str) -> Response:
         found = resolve_static(path, root)
         if found is None:

@@ -9,14 +9,16 @@ from domain.clock import rfc3339_ms
 from serve_apps import docs
 from serve_apps.deps import account_service, principal
 from serve_apps.models import AccountOut, RegisteredOut, RegisterRequest, SessionOut, SessionRequest
+from serve_apps.routes.auth_first import AuthFirstRoute
 from serve_apps.services import AccountService, Principal
 from serve_apps.views import account_body, json_response
 
-router = APIRouter(tags=["accounts"])
+router = APIRouter(tags=["accounts"], route_class=AuthFirstRoute)
 
 
 @router.post("/v1/accounts", status_code=201, response_model=RegisteredOut,
-             responses=docs.responses(201, 409, 422, ok=RegisteredOut))
+             responses=docs.responses(201, *docs.BODY, "USERNAME_TAKEN", "UNDERAGE",
+                                      ok=RegisteredOut))
 async def register(body: RegisterRequest, accounts: AccountService = Depends(account_service)
                    ) -> Response:
     """Open a player account; KYC starts ``pending`` (the demo provider verifies it soon).
@@ -30,7 +32,7 @@ async def register(body: RegisterRequest, accounts: AccountService = Depends(acc
 
 
 @router.post("/v1/sessions", response_model=SessionOut,
-             responses=docs.responses(200, 401, 422, ok=SessionOut))
+             responses=docs.responses(200, *docs.BODY, "BAD_CREDENTIALS", ok=SessionOut))
 async def login(body: SessionRequest, accounts: AccountService = Depends(account_service)
                 ) -> Response:
     """A bearer token; the same 401 ``BAD_CREDENTIALS`` for an unknown user or a bad password."""
@@ -42,7 +44,7 @@ async def login(body: SessionRequest, accounts: AccountService = Depends(account
 
 
 @router.get("/v1/me", response_model=AccountOut,
-            responses=docs.responses(200, 401, 404, ok=AccountOut))
+            responses=docs.responses(200, *docs.AUTH, "UNKNOWN_ACCOUNT", ok=AccountOut))
 async def me(who: Principal = Depends(principal),
              accounts: AccountService = Depends(account_service)) -> Response:
     """The account: KYC status, limits (with pending increases), exclusion, jurisdiction."""

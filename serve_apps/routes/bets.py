@@ -15,14 +15,20 @@ from serve_apps.body_limit import read_body, replay_body
 from serve_apps.deps import bet_service, current, idempotency_key, player
 from serve_apps.models import BetList, BetOut, BetRequest
 from serve_apps.problems import from_exception, internal_error
+from serve_apps.routes.auth_first import AuthFirstRoute
 from serve_apps.services import BetService, Principal
 from serve_apps.views import bet_body, bet_response, json_response
 
-router = APIRouter(tags=["bets"])
+router = APIRouter(tags=["bets"], route_class=AuthFirstRoute)
 
 
 @router.post("/v1/bets", status_code=201, response_model=BetOut, responses=docs.responses(
-    201, 202, 401, 402, 403, 404, 409, 422, 423, 429, 503, ok=BetOut,
+    201, 202, *docs.ROLE, *docs.BODY, *docs.IDEMPOTENT, "INVALID_ODDS", "INVALID_AMOUNT",
+    "INSUFFICIENT_FUNDS", "SELF_EXCLUDED", "LIMIT_EXCEEDED", "KYC_REQUIRED",
+    "JURISDICTION_BLOCKED", "ACCOUNT_CLOSED", "UNKNOWN_ACCOUNT", "UNKNOWN_EVENT",
+    "UNKNOWN_MARKET", "UNKNOWN_SELECTION", "PRICE_CHANGED", "MARKET_CLOSED", "LIABILITY_LIMIT",
+    "STAKE_ABOVE_MAX", "PAYOUT_ABOVE_MAX", "MARKET_SUSPENDED", "RATE_LIMITED", "UNAVAILABLE",
+    "OVERLOADED", ok=BetOut,
     descriptions={201: "Accepted: the bet is durable.",
                   202: "Pending: the in-play delay runs; the bet becomes accepted or "
                        "rejected (GET /v1/bets/{bet_id})."}))
@@ -99,7 +105,8 @@ async def fast_place_bet(app: Any, scope: dict[str, Any], receive: Any, send: An
 
 
 @router.get("/v1/bets/{bet_id}", response_model=BetOut,
-            responses=docs.responses(200, 401, 403, 404, 422, ok=BetOut))
+            responses=docs.responses(200, *docs.ROLE, *docs.INVALID, "UNKNOWN_BET",
+                                     ok=BetOut))
 async def get_bet(bet_id: str = docs.path_id("bet_id"), who: Principal = Depends(player),
                   bets: BetService = Depends(bet_service)) -> Response:
     """One of the caller's bets; another player's bet is indistinguishable from none (404)."""
@@ -108,7 +115,7 @@ async def get_bet(bet_id: str = docs.path_id("bet_id"), who: Principal = Depends
 
 
 @router.get("/v1/bets", response_model=BetList,
-            responses=docs.responses(200, 401, 403, 422, ok=BetList))
+            responses=docs.responses(200, *docs.ROLE, *docs.INVALID, ok=BetList))
 async def list_bets(
     status: str | None = Query(default=None, pattern="^(pending|accepted|rejected|won|lost|"
                                "void|half_won|half_lost|cashed_out)$",

@@ -20,7 +20,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=HealthOut,
-            responses=docs.responses(200, 503, ok=HealthOut))
+            responses=docs.responses(200, "UNAVAILABLE", ok=HealthOut))
 async def healthz(ready: Readiness = Depends(readiness)) -> Response:
     """Redis reachable and loaded, Ray reachable, the saga sweeper alive."""
     checks = await ready.checks()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
@@ -35,6 +37,7 @@ from serve_apps.models import (
     ScoreIn,
     StatusIn,
 )
+from serve_apps.routes.auth_first import AuthFirstRoute
 from serve_apps.services import (
     AuditService,
     EventService,
@@ -46,12 +49,16 @@ from serve_apps.services import (
 )
 from serve_apps.views import event_body, exposure_body, json_response, market_body, review_body
 
-router = APIRouter(prefix="/v1/ops", tags=["operator"])
-_EVENT = docs.responses(200, 401, 403, 404, 409, 422, ok=EventOut)
+router = APIRouter(prefix="/v1/ops", tags=["operator"], route_class=AuthFirstRoute)
+# what changing a live event can answer besides its own refusals (the actor may be away)
+_CHANGE = (*docs.ROLE, *docs.BODY, "UNKNOWN_EVENT", "UNAVAILABLE")
+_EVENT_ID = docs.path_id("event_id", "demo-match")
+_MARKET_ID = docs.path_id("market_id", "mw")
 
 
 @router.post("/events", status_code=201, response_model=EventOut,
-             responses=docs.responses(201, 401, 403, 409, 422, ok=EventOut))
+             responses=docs.responses(201, *docs.ROLE, *docs.BODY, "EVENT_EXISTS", "INVALID_EVENT",
+                                      "INVALID_ODDS", "UNAVAILABLE", ok=EventOut))
 async def create_event(body: EventIn, _: Principal = Depends(operator),
                        events: EventService = Depends(event_service)) -> Response:
     """A new event, ``scheduled`` with its markets ``open`` (pre-match bets at once).
@@ -68,8 +75,9 @@ async def create_event(body: EventIn, _: Principal = Depends(operator),
     return json_response(event_body(view), 201)
 
 
-@router.post("/events/{event_id}/status", response_model=EventOut, responses=_EVENT)
-async def set_status(body: StatusIn, event_id: str = docs.path_id("event_id"),
+@router.post("/events/{event_id}/status", response_model=EventOut,
+             responses=docs.responses(200, *_CHANGE, "INVALID_TRANSITION", ok=EventOut))
+async def set_status(body: StatusIn, event_id: str = _EVENT_ID,
                      _: Principal = Depends(operator),
                      events: EventService = Depends(event_service)) -> Response:
     """``in_play`` | ``suspended`` | ``scheduled`` | ``closed``; suspension is immediate."""
@@ -77,8 +85,10 @@ async def set_status(body: StatusIn, event_id: str = docs.path_id("event_id"),
                                                             EventStatus(body.status))))
 
 
-@router.post("/events/{event_id}/odds", response_model=MarketOfEventOut, responses=_EVENT)
-async def set_odds(body: OddsIn, event_id: str = docs.path_id("event_id"),
+@router.post("/events/{event_id}/odds", response_model=MarketOfEventOut,
+             responses=docs.responses(200, *_CHANGE, "UNKNOWN_MARKET", "UNKNOWN_SELECTION",
+                                      "MARKET_CLOSED", "INVALID_ODDS", ok=MarketOfEventOut))
+async def set_odds(body: OddsIn, event_id: str = _EVENT_ID,
                    _: Principal = Depends(operator),
                    events: EventService = Depends(event_service)) -> Response:
     """New prices for a market; answers the market with its new version."""
@@ -89,8 +99,9 @@ async def set_odds(body: OddsIn, event_id: str = docs.path_id("event_id"),
     return json_response({"event_id": event_id, **market_body(market)})
 
 
-@router.post("/events/{event_id}/score", response_model=EventOut, responses=_EVENT)
-async def set_score(body: ScoreIn, event_id: str = docs.path_id("event_id"),
+@router.post("/events/{event_id}/score", response_model=EventOut,
+             responses=docs.responses(200, *_CHANGE, "INVALID_EVENT", ok=EventOut))
+async def set_score(body: ScoreIn, event_id: str = _EVENT_ID,
                     _: Principal = Depends(operator),
                     events: EventService = Depends(event_service)) -> Response:
     """The score (bets held in the in-play delay are rejected if it changes)."""
@@ -98,9 +109,10 @@ async def set_score(body: ScoreIn, event_id: str = docs.path_id("event_id"),
 
 
 @router.post("/events/{event_id}/markets/{market_id}/status", response_model=EventOut,
-             responses=_EVENT)
-async def set_market_status(body: MarketStatusIn, event_id: str = docs.path_id("event_id"),
-                            market_id: str = docs.path_id("market_id"),
+             responses=docs.responses(200, *_CHANGE, "UNKNOWN_MARKET", "INVALID_TRANSITION",
+                                      ok=EventOut))
+async def set_market_status(body: MarketStatusIn, event_id: str = _EVENT_ID,
+                            market_id: str = _MARKET_ID,
                             _: Principal = Depends(operator),
                             events: EventService = Depends(event_service)) -> Response:
     """Suspend, re-open or close one market (a bet stop)."""
@@ -109,44 +121,46 @@ async def set_market_status(body: MarketStatusIn, event_id: str = docs.path_id("
 
 
 @router.get("/events/{event_id}/exposure", response_model=ExposureOut,
-            responses=docs.responses(200, 401, 403, 404, 422, ok=ExposureOut))
-async def exposure(event_id: str = docs.path_id("event_id"), _: Principal = Depends(operator),
+            responses=docs.responses(200, *docs.ROLE, *docs.INVALID, "UNKNOWN_EVENT",
+                                     "UNAVAILABLE", ok=ExposureOut))
+async def exposure(event_id: str = _EVENT_ID, _: Principal = Depends(operator),
                    events: EventService = Depends(event_service)) -> Response:
     """Liability per market and selection (the book's net loss if it wins)."""
     return json_response(exposure_body(await events.exposure(event_id)))
 
 
 _SETTLEMENT = "settlement is not part of this release"
-_NOT_YET = docs.responses(401, 403, 501)
+# answered 501 until settlement ships (no body is read: the contract's bodies are not final)
+_NOT_YET: dict[str, Any] = {"status_code": 501, "response_class": Response,
+                            "responses": docs.responses(*docs.ROLE, *docs.INVALID,
+                                                        "NOT_IMPLEMENTED")}
 
 
-@router.post("/events/{event_id}/markets/{market_id}/result", status_code=501,
-             responses=_NOT_YET)
-async def result(event_id: str = docs.path_id("event_id"),
-                 market_id: str = docs.path_id("market_id"),
+@router.post("/events/{event_id}/markets/{market_id}/result", **_NOT_YET)
+async def result(event_id: str = _EVENT_ID,
+                 market_id: str = _MARKET_ID,
                  _: Principal = Depends(operator)) -> None:
     """Settle a market: not implemented yet (501 ``NOT_IMPLEMENTED``)."""
     raise errors.NotImplementedYet(_SETTLEMENT)
 
 
-@router.post("/events/{event_id}/markets/{market_id}/rollback", status_code=501,
-             responses=_NOT_YET)
-async def rollback(event_id: str = docs.path_id("event_id"),
-                   market_id: str = docs.path_id("market_id"),
+@router.post("/events/{event_id}/markets/{market_id}/rollback", **_NOT_YET)
+async def rollback(event_id: str = _EVENT_ID,
+                   market_id: str = _MARKET_ID,
                    _: Principal = Depends(operator)) -> None:
     """Reverse the last settlement: not implemented yet (501 ``NOT_IMPLEMENTED``)."""
     raise errors.NotImplementedYet(_SETTLEMENT)
 
 
-@router.post("/events/{event_id}/void-window", status_code=501, responses=_NOT_YET)
-async def void_window(event_id: str = docs.path_id("event_id"),
+@router.post("/events/{event_id}/void-window", **_NOT_YET)
+async def void_window(event_id: str = _EVENT_ID,
                       _: Principal = Depends(operator)) -> None:
     """Void bets placed in a window: not implemented yet (501 ``NOT_IMPLEMENTED``)."""
     raise errors.NotImplementedYet(_SETTLEMENT)
 
 
 @router.post("/accounts/{account_id}/kyc", response_model=KycOut,
-             responses=docs.responses(200, 401, 403, 404, 422, ok=KycOut))
+             responses=docs.responses(200, *docs.ROLE, *docs.BODY, "UNKNOWN_ACCOUNT", ok=KycOut))
 async def decide_kyc(body: KycDecisionIn, account_id: str = docs.path_id("account_id"),
                      who: Principal = Depends(operator),
                      reviews: ReviewService = Depends(review_service)) -> Response:
@@ -158,7 +172,8 @@ async def decide_kyc(body: KycDecisionIn, account_id: str = docs.path_id("accoun
 
 
 @router.post("/accounts/{account_id}/media-tier", response_model=MediaTierOut,
-             responses=docs.responses(200, 401, 403, 404, 422, ok=MediaTierOut))
+             responses=docs.responses(200, *docs.ROLE, *docs.BODY, "UNKNOWN_ACCOUNT",
+                                      ok=MediaTierOut))
 async def set_media_tier(body: MediaTierIn, account_id: str = docs.path_id("account_id"),
                          _: Principal = Depends(operator),
                          media: MediaService = Depends(media_service)) -> Response:
@@ -168,7 +183,7 @@ async def set_media_tier(body: MediaTierIn, account_id: str = docs.path_id("acco
 
 
 @router.get("/reviews", response_model=ReviewList,
-            responses=docs.responses(200, 401, 403, ok=ReviewList))
+            responses=docs.responses(200, *docs.ROLE, ok=ReviewList))
 async def list_reviews(_: Principal = Depends(operator),
                        reviews: ReviewService = Depends(review_service)) -> Response:
     """Waiting KYC checks and held deposits/withdrawals, oldest first."""
@@ -176,7 +191,9 @@ async def list_reviews(_: Principal = Depends(operator),
 
 
 @router.post("/reviews/{review_id}", response_model=ReviewDecisionOut,
-             responses=docs.responses(200, 401, 403, 404, 409, 422, ok=ReviewDecisionOut))
+             responses=docs.responses(200, *docs.ROLE, *docs.BODY, "UNKNOWN_REVIEW",
+                                      "UNKNOWN_OPERATION", "ALREADY_DECIDED",
+                                      ok=ReviewDecisionOut))
 async def decide_review(body: ReviewDecisionIn, review_id: str = docs.path_id("review_id"),
                         who: Principal = Depends(operator),
                         reviews: ReviewService = Depends(review_service)) -> Response:
@@ -191,7 +208,7 @@ async def decide_review(body: ReviewDecisionIn, review_id: str = docs.path_id("r
 
 
 @router.get("/audit/verify", response_model=AuditOut,
-            responses=docs.responses(200, 401, 403, ok=AuditOut))
+            responses=docs.responses(200, *docs.ROLE, ok=AuditOut))
 async def verify_audit(_: Principal = Depends(operator),
                        audit: AuditService = Depends(audit_service)) -> Response:
     """Walk every event journal's hash chain; report the first broken record, if any."""

@@ -20,6 +20,7 @@ from serve_apps.models import (
     WalletOut,
     WithdrawalRequest,
 )
+from serve_apps.routes.auth_first import AuthFirstRoute
 from serve_apps.services import Principal, WalletService
 from serve_apps.views import (
     balance_body,
@@ -31,11 +32,11 @@ from serve_apps.views import (
 )
 from storage.wallet import Receipt
 
-router = APIRouter(tags=["wallet"])
+router = APIRouter(tags=["wallet"], route_class=AuthFirstRoute)
 
 
 @router.get("/v1/wallet", response_model=WalletOut,
-            responses=docs.responses(200, 401, 403, ok=WalletOut))
+            responses=docs.responses(200, *docs.ROLE, ok=WalletOut))
 async def wallet(who: Principal = Depends(player),
                  money: WalletService = Depends(wallet_service)) -> Response:
     """``{balance, reserved, currency}`` plus money held for review and any debt."""
@@ -51,8 +52,10 @@ _HELD = {202: "Held for an operator's review (large amounts)"}
 
 
 @router.post("/v1/wallet/deposits", status_code=201, response_model=ReceiptOut,
-             responses=docs.responses(201, 202, 401, 403, 404, 422, ok=ReceiptOut,
-                                      descriptions=_HELD))
+             responses=docs.responses(
+                 201, 202, *docs.ROLE, *docs.BODY, *docs.IDEMPOTENT, "INVALID_AMOUNT",
+                 "DEPOSIT_LIMIT", "JURISDICTION_BLOCKED", "SELF_EXCLUDED", "ACCOUNT_CLOSED",
+                 "UNKNOWN_ACCOUNT", ok=ReceiptOut, descriptions=_HELD))
 async def deposit(body: DepositRequest, who: Principal = Depends(player),
                   key: str = Depends(idempotency_key),
                   money: WalletService = Depends(wallet_service)) -> Response:
@@ -61,8 +64,9 @@ async def deposit(body: DepositRequest, who: Principal = Depends(player),
 
 
 @router.post("/v1/wallet/withdrawals", status_code=201, response_model=ReceiptOut,
-             responses=docs.responses(201, 202, 401, 402, 403, 404, 422, ok=ReceiptOut,
-                                      descriptions=_HELD))
+             responses=docs.responses(
+                 201, 202, *docs.ROLE, *docs.BODY, *docs.IDEMPOTENT, "INVALID_AMOUNT",
+                 "INSUFFICIENT_FUNDS", "UNKNOWN_ACCOUNT", ok=ReceiptOut, descriptions=_HELD))
 async def withdraw(body: WithdrawalRequest, who: Principal = Depends(player),
                    key: str = Depends(idempotency_key),
                    money: WalletService = Depends(wallet_service)) -> Response:
@@ -71,7 +75,8 @@ async def withdraw(body: WithdrawalRequest, who: Principal = Depends(player),
 
 
 @router.put("/v1/limits", response_model=LimitChangesOut,
-            responses=docs.responses(200, 401, 403, 404, 422, ok=LimitChangesOut))
+            responses=docs.responses(200, *docs.ROLE, *docs.BODY, "INVALID_AMOUNT",
+                                     "UNKNOWN_ACCOUNT", ok=LimitChangesOut))
 async def set_limits(body: LimitsRequest, who: Principal = Depends(player),
                      money: WalletService = Depends(wallet_service)) -> Response:
     """Decreases bind at once; increases after the cooling-off (the answer says when)."""
@@ -80,7 +85,8 @@ async def set_limits(body: LimitsRequest, who: Principal = Depends(player),
 
 
 @router.post("/v1/self-exclusion", status_code=201, response_model=ExclusionOut,
-             responses=docs.responses(201, 401, 403, 404, 422, ok=ExclusionOut))
+             responses=docs.responses(201, *docs.ROLE, *docs.BODY, "UNKNOWN_ACCOUNT",
+                                      ok=ExclusionOut))
 async def self_exclude(body: SelfExclusionRequest, who: Principal = Depends(player),
                        money: WalletService = Depends(wallet_service)) -> Response:
     """Immediate: no bet is accepted from the moment this answers; cannot be lifted early."""
@@ -89,7 +95,7 @@ async def self_exclude(body: SelfExclusionRequest, who: Principal = Depends(play
 
 
 @router.get("/v1/statements", response_model=StatementOut,
-            responses=docs.responses(200, 401, 403, 422, ok=StatementOut))
+            responses=docs.responses(200, *docs.ROLE, *docs.INVALID, ok=StatementOut))
 async def statement(month: str = Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
                                        description="YYYY-MM"),
                     who: Principal = Depends(player),
