@@ -225,7 +225,8 @@ class SettlementActor:
                 moved = due.payout_cents - record.payout_cents
                 if due.status == record.status and moved == 0 and due.dead_heat == record.dead_heat:
                     continue
-                entry = (step.seq, step.label, due.status, due.payout_cents, moved, now_ms)
+                entry = (step.seq, step.label, due.status, due.payout_cents, moved, now_ms,
+                         step.version)
                 records[bet.bet_id] = BetSettlement(due.status, due.payout_cents, due.dead_heat,
                                                     (*record.history, entry))
             if moved:
@@ -321,6 +322,36 @@ class SettlementActor:
 
     async def ping(self) -> bool:
         return not self._sweeper.done()
+
+
+class SettlementClient:
+    """How the API reaches the settlement actors: a kick after it journaled a step, and
+    settlement's totals (read from Redis; no actor call needed)."""
+
+    def __init__(self, pool_size: int, store: SettlementStore) -> None:
+        self.pool_size, self.store = pool_size, store
+        self._handles: dict[int, Any] = {}
+
+    async def kick(self, event_id: str) -> None:
+        """Best effort: a kick that does not land is made up by the actor's sweep."""
+        index = partition(event_id, self.pool_size)
+        try:
+            if index not in self._handles:
+                self._handles[index] = await asyncio.to_thread(_lookup, settlement_name(index))
+            await self._handles[index].kick.remote(event_id)
+        except Exception as exc:
+            self._handles.pop(index, None)
+            log.warning("settlement:%d not reached for %s (%s); its sweep will find it",
+                        index, event_id, exc)
+
+    async def totals(self, event_id: str) -> dict[str, MarketTotals]:
+        return await self.store.totals(event_id)
+
+
+def _lookup(name: str) -> Any:
+    import ray
+
+    return ray.get_actor(name, namespace=NAMESPACE)
 
 
 def start_settlement(config: SettlementConfig) -> list[Any]:

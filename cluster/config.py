@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:  # the builders import lazily: the CLI must start fast
     from actors.event_actor import ActorConfig
     from actors.saga import SagaConfig
+    from actors.settlement import SettlementConfig
     from actors.sweeper import SweeperConfig
     from serve_apps.services import ApiConfig
     from storage.accounts import AccountsConfig
@@ -90,6 +91,11 @@ class Settings(BaseModel):
     # metrics stay on either way
     haproxy_request_metrics: bool = False
     bet_max_pending: int = Field(default=4096, ge=1)
+    # settlement: how many settlement actors (events are spread over them), bets per round
+    # trip, and how often each looks for work a kick did not bring
+    settlement_actors: int = Field(default=2, ge=1, le=64)
+    settlement_batch: int = Field(default=2000, ge=1, le=100_000)
+    settlement_sweep_s: float = Field(default=2.0, gt=0)
     # a bet waiting longer than this for its batch is refused OVERLOADED (503) — load shedding
     bet_max_queue_ms: float = Field(default=1000, gt=0)
 
@@ -136,6 +142,13 @@ class Settings(BaseModel):
         return SweeperConfig(actor=self.actor_config(), wallet=self.wallet_config(),
                              stale_s=self.saga_stale_s, interval_s=self.sweep_interval_s)
 
+    def settlement_config(self) -> SettlementConfig:
+        from actors.settlement import SettlementConfig
+
+        return SettlementConfig(actor=self.actor_config(), wallet=self.wallet_config(),
+                                pool_size=self.settlement_actors, batch=self.settlement_batch,
+                                sweep_interval_s=self.settlement_sweep_s)
+
     def api_config(self) -> ApiConfig:
         from serve_apps.services import ApiConfig, MarketDefaults
 
@@ -147,7 +160,8 @@ class Settings(BaseModel):
                                    self.default_max_stake, self.default_max_payout),
             token_ttl_s=self.token_ttl_s, kyc_provider=self.kyc_provider,
             kyc_delay_s=self.kyc_delay_s, media_region=self.media_region,
-            fast_bets=self.api_fast_bets, watch_disconnects=self.api_watch_disconnects)
+            fast_bets=self.api_fast_bets, watch_disconnects=self.api_watch_disconnects,
+            settlement_pool=self.settlement_actors)
 
     @property
     def data_dir(self) -> Path:

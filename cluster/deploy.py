@@ -22,10 +22,13 @@ def application(settings: Settings, token_key: str) -> Application:
 
 
 def start_services(settings: Settings) -> None:
-    """The detached actors the API relies on (get or create): the saga sweeper."""
+    """The detached actors the API relies on (get or create): the saga sweeper and the
+    settlement actors."""
+    from actors.settlement import start_settlement
     from actors.sweeper import start_sweeper
 
     start_sweeper(settings.sweeper_config())
+    start_settlement(settings.settlement_config())
 
 
 def app_builder(args: dict[str, str]) -> Application:

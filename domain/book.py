@@ -91,6 +91,7 @@ class MarketState:
     result: MarketResulted | None = None
     result_version: int = 0
     settled_version: int = 0
+    bets: int = 0  # accepted bets (settlement's work is about them)
 
     def liability(self, selection_id: str) -> Decimal:
         """The book's net loss if ``selection_id`` wins; nothing once the market is settled."""
@@ -183,6 +184,7 @@ def _apply_accepted(state: BookState, ev: BetAccepted) -> None:
     terms = ev.terms
     market = state.markets[terms.market_id]
     market.stakes_total += terms.stake
+    market.bets += 1
     market.selections[terms.selection_id].payout_total += terms.stake * ev.price
     state.held.pop(terms.bet_id, None)
     state.bets_accepted += 1

@@ -168,6 +168,7 @@ def _market_to_dict(m: MarketState) -> dict[str, Any]:
         "suspensions": m.suspensions,
         "result": None if m.result is None else encode(m.result).decode(),
         "result_version": m.result_version, "settled_version": m.settled_version,
+        "bets": m.bets,
         "selections": [
             [s.selection_id, s.name, str(s.price), str(s.payout_total)]
             for s in m.selections.values()
@@ -191,7 +192,7 @@ def state_from_dict(data: dict[str, Any]) -> BookState:
             suspensions=m["suspensions"],
             result=None if m.get("result") is None else _decoded(m["result"], MarketResulted),
             result_version=m.get("result_version", 0),
-            settled_version=m.get("settled_version", 0),
+            settled_version=m.get("settled_version", 0), bets=m.get("bets", 0),
             selections={
                 sid: SelectionState(sid, name, Decimal(price), Decimal(payout))
                 for sid, name, price, payout in m["selections"]

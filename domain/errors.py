@@ -269,12 +269,6 @@ class IdempotencyKeyRequired(DomainError):
     code, title = "IDEMPOTENCY_KEY_REQUIRED", "Idempotency-Key required"
 
 
-class NotImplementedYet(DomainError):
-    """A route of the contract whose capability has not landed yet."""
-
-    code, title = "NOT_IMPLEMENTED", "Not implemented yet"
-
-
 # --- media --------------------------------------------------------------------------------
 
 

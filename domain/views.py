@@ -28,6 +28,7 @@ class MarketView:
     version: int
     in_play_delay_s: float
     selections: tuple[SelectionView, ...]
+    result_version: int | None = None  # the result in force (None: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,9 @@ class SelectionExposure:
 @dataclass(frozen=True, slots=True)
 class MarketExposure:
     market_id: str
+    status: MarketStatus
+    bets: int
+    result_version: int | None
     max_liability: Decimal
     stakes_total: Decimal
     worst_liability: Decimal
@@ -92,6 +96,7 @@ def _market_view(state: BookState, market: MarketState) -> MarketView:
         in_play_delay_s=market.in_play_delay_s,
         selections=tuple(SelectionView(s.selection_id, s.name, s.price)
                          for s in market.selections.values()),
+        result_version=None if market.result is None else market.result.version,
     )
 
 
@@ -105,7 +110,9 @@ def exposure_view(state: BookState) -> ExposureView:
 
 def _exposure(m: MarketState) -> MarketExposure:
     return MarketExposure(
-        market_id=m.market_id, max_liability=m.max_liability, stakes_total=m.stakes_total,
+        market_id=m.market_id, status=m.status, bets=m.bets,
+        result_version=None if m.result is None else m.result.version,
+        max_liability=m.max_liability, stakes_total=m.stakes_total,
         worst_liability=max(m.liability(s) for s in m.selections),
         selections=tuple(
             SelectionExposure(s.selection_id, s.price, s.payout_total, m.liability(s.selection_id))

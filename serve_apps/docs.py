@@ -51,7 +51,7 @@ _DESCRIPTION = {
     403: "Not allowed", 404: "Not found", 405: "Method not allowed", 409: "Conflict",
     413: "Request body too large", 415: "Unsupported media type",
     422: "Invalid request", 423: "Locked (suspended)", 429: "Too many requests",
-    500: "Internal error", 501: "Not implemented yet", 503: "Unavailable; nothing was done",
+    500: "Internal error", 503: "Unavailable; nothing was done",
 }
 PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again (when "

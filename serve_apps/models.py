@@ -237,6 +237,53 @@ class ScoreIn(Strict):
     score: Annotated[str, Field(min_length=1, max_length=32)]
 
 
+def _void_factor(value: Any) -> Decimal:
+    found = to_decimal(value)
+    if found not in (Decimal(0), Decimal("0.5"), Decimal(1)):
+        raise ValueError("void_factor must be 0, 0.5 or 1")
+    return Decimal(0) if found == 0 else Decimal("0.5") if found == Decimal("0.5") else Decimal(1)
+
+
+def _dead_heat(value: Any) -> Decimal:
+    found = to_decimal(value)
+    if found is None or not Decimal(0) < found <= Decimal(1):
+        raise ValueError("dead_heat_factor must be above 0 and at most 1")
+    return found
+
+
+class ResultIn(Strict):
+    """A market's result (Sportradar-style): the winners, and what share of every stake is
+    void (0, 0.5 for an Asian-handicap quarter line, 1) or paid at a dead heat."""
+
+    model_config = _examples({"winners": ["home"], "result_version": 1},
+                             {"winners": ["home", "draw"], "dead_heat_factor": "0.5"},
+                             {"winners": ["away"], "void_factor": "0.5", "result_version": 2},
+                             {"winners": [], "void_factor": 1})
+
+    winners: Annotated[list[Identifier], Field(max_length=64)] = []
+    void_factor: Annotated[Decimal, BeforeValidator(_void_factor), Field(
+        json_schema_extra={"enum": [0, 0.5, 1, "0", "0.5", "1"]})] = Decimal(0)
+    dead_heat_factor: Annotated[Decimal, BeforeValidator(_dead_heat), Field(
+        description="the share of a winning stake paid when selections tie (1/2, 1/3, ...)"
+    )] | None = None
+    result_version: Annotated[int, Field(ge=1, le=1_000_000, description=(
+        "1 for the first result; a correction carries a higher one"))] = 1
+    close: bool = Field(default=True, description=(
+        "close the market first if it is still open (false: refuse an open market)"))
+
+
+class VoidWindowIn(Strict):
+    """Void every bet accepted in [start, end) — of one market, or of the whole event."""
+
+    model_config = _examples({"start": "2026-11-27T15:31:04Z", "end": "2026-11-27T15:31:09Z",
+                              "reason": "goal before the bet stop", "market_id": "mw"})
+
+    start: DateTime
+    end: DateTime
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    market_id: Identifier | None = None
+
+
 class KycDecisionIn(Strict):
     model_config = _examples({"status": "verified", "reason": "passport checked"})
 
@@ -270,6 +317,17 @@ class Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SettlementEntryOut(Out):
+    """One settlement step of a bet: what it was due after it, and the money it moved."""
+
+    step: str = Field(examples=["result v1"])
+    result_version: int | None
+    status: Literal["won", "lost", "void", "half_won", "half_lost", "cashed_out", "accepted"]
+    payout: MoneyText
+    moved: Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", examples=["25.00"])]
+    at: Time
+
+
 class BetOut(Out):
     """A bet as the player sees it; fields beyond the common ones depend on ``status``."""
 
@@ -284,8 +342,11 @@ class BetOut(Out):
     requested_price: PriceText | None
     odds_change: OddsPolicy | None
     placed_at: Time | None
-    payout: MoneyText | None
-    settlements: list[dict[str, Any]]
+    payout: MoneyText | None = Field(description="settled: what it paid in all (stake "
+                                                 "included); null while unsettled")
+    settlements: list[SettlementEntryOut] = Field(
+        description="every settlement step that changed the bet, oldest first")
+    dead_heat: bool = Field(default=False, description="won at a dead-heat share")
     potential_payout: MoneyText | None = None
     accepted_at: Time | None = None
     price_version: int | None = None
@@ -504,3 +565,46 @@ class MediaStatsOut(Out):
     fastest_tier_p95_ms: float | None = None
     fastest_tier_latency_ms: float | None = Field(
         default=None, description="the fastest tier's p95 latency: what the bet delay covers")
+
+
+class ResultOut(Out):
+    """The result is journaled and its market closed; settlement pays it (follow it with
+    ``GET /v1/ops/events/{event_id}/settlement``)."""
+
+    event_id: str
+    market_id: str
+    result_version: int | None
+    market_status: Literal["open", "suspended", "closed", "settled", "voided"]
+
+
+class VoidWindowOut(Out):
+    window_id: str
+    event_id: str
+    market_id: str | None
+    start: Time
+    end: Time
+    reason: str
+
+
+class WindowRolledBackOut(Out):
+    window_id: str
+    event_id: str
+    status: Literal["rolled_back"]
+
+
+class MarketSettlementOut(Out):
+    market_id: str
+    status: Literal["open", "suspended", "closed", "settled", "voided"]
+    result_version: int | None = Field(description="the result in force (null: none)")
+    result_versions: list[int] = Field(description="every result version paid, in order")
+    bets: int
+    bets_settled: int
+    bets_pending: int
+    total_stakes: MoneyText
+    total_returns: MoneyText
+    gross_gaming_revenue: Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$")]
+
+
+class SettlementOut(Out):
+    event_id: str
+    markets: list[MarketSettlementOut]

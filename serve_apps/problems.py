@@ -53,7 +53,7 @@ STATUS: dict[str, int] = {
     "MEDIA_NOT_SDP": 415, "MEDIA_UNAVAILABLE": 503,
     # the edge's own
     "NOT_FOUND": 404, "METHOD_NOT_ALLOWED": 405, "PAYLOAD_TOO_LARGE": 413,
-    "INTERNAL_ERROR": 500, "HTTP_ERROR": 400, "NOT_IMPLEMENTED": 501,
+    "INTERNAL_ERROR": 500, "HTTP_ERROR": 400,
 }
 # a code nobody mapped is a bug: answered 500, never guessed
 UNMAPPED_STATUS = 500

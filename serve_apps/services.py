@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from actors.event_actor import ActorConfig
 from actors.registry import EventClient, EventRegistry
 from actors.saga import BetSaga, SagaConfig
+from actors.settlement import SettlementClient
 from actors.sweeper import sweeper_alive
 from domain import errors
 from domain.bets import BetDecision, PlaceBet, bet_id_for
@@ -29,6 +30,7 @@ from domain.identity import KycStatus, Role, TokenError, TokenSigner
 from domain.jurisdiction import PaymentMethod, Product, product_allowed
 from domain.ledger import Statement
 from domain.limits import ExclusionPeriod
+from domain.settlement import MarketResult
 from domain.views import EventSummary, EventView, ExposureView
 from media.entitlements import EntitlementStore
 from media.playlist import Tier
@@ -46,6 +48,7 @@ from storage.catalog import Catalog
 from storage.journal import ChainBroken, verify_chain
 from storage.redis_client import async_client, sync_client
 from storage.reviews import ReviewItem, ReviewKind, ReviewQueue, review_id
+from storage.settlement import MarketTotals, SettlementStore
 from storage.wallet import Balance, Receipt, Wallet, WalletConfig
 
 # an idempotency key as the API takes it
@@ -81,6 +84,8 @@ class ApiConfig:
     fast_bets: bool = True
     # Serve's per-request watch for a client hanging up (serve_apps.app)
     watch_disconnects: bool = False
+    # the settlement actors (settlement:0 .. settlement:<n-1>)
+    settlement_pool: int = 2
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,7 @@ class BetService:
             found = await self.index.find(who.account_id, ids)
             for offset, bet_id in enumerate(ids):
                 bet = found.get(bet_id)
-                if bet is not None and (status is None or status_of(bet.decision) == status):
+                if bet is not None and (status is None or status_of(bet) == status):
                     items.append(bet)
                     if len(items) == limit:
                         position += offset + 1
@@ -205,10 +210,12 @@ class BetService:
         return BetPage(items, position)
 
 
-def status_of(decision: BetDecision) -> str:
-    """A decision's API status."""
+def status_of(bet: FoundBet) -> str:
+    """A bet's API status: its settlement's once settled, else its decision's."""
+    decision = bet.decision
     if isinstance(decision, BetAccepted):
-        return "accepted"
+        settled = bet.settlement.status if bet.settlement is not None else None
+        return "accepted" if settled is None else settled.value
     if isinstance(decision, BetHeld):
         return "pending"
     return "rejected"
@@ -238,9 +245,10 @@ class MarketDefinition:
 class EventService:
     """Events and their markets: the event actors (the authority) and the catalog (listings)."""
 
-    def __init__(self, registry: EventRegistry, catalog: Catalog, defaults: MarketDefaults
-                 ) -> None:
+    def __init__(self, registry: EventRegistry, catalog: Catalog, defaults: MarketDefaults,
+                 settlement: SettlementClient) -> None:
         self.registry, self.catalog, self.defaults = registry, catalog, defaults
+        self.settlement = settlement
 
     async def listing(self) -> list[EventSummary]:
         return await self.catalog.list()
@@ -296,6 +304,38 @@ class EventService:
 
     async def set_score(self, event_id: str, score: str) -> EventView:
         return await self._changed(event_id, lambda c: c.set_score(score))
+
+    # ---- settlement: the event actor journals the step, a settlement actor pays it
+
+    async def result(self, event_id: str, market_id: str, result: MarketResult, close: bool
+                     ) -> EventView:
+        view = await self._changed(event_id, lambda c: c.result_market(market_id, result,
+                                                                       close))
+        await self.settlement.kick(event_id)
+        return view
+
+    async def rollback(self, event_id: str, market_id: str) -> EventView:
+        view = await self._changed(event_id, lambda c: c.rollback_market(market_id))
+        await self.settlement.kick(event_id)
+        return view
+
+    async def void_window(self, event_id: str, start: float, end: float,
+                          market_id: str | None, reason: str) -> str:
+        client = await self.registry.get(event_id)
+        window_id, view = await client.void_window(start, end, market_id, reason)
+        await self.catalog.upsert(view)
+        await self.settlement.kick(event_id)
+        return window_id
+
+    async def rollback_window(self, event_id: str, window_id: str) -> EventView:
+        view = await self._changed(event_id, lambda c: c.rollback_window(window_id))
+        await self.settlement.kick(event_id)
+        return view
+
+    async def settlement_totals(self, event_id: str
+                                ) -> tuple[ExposureView, dict[str, MarketTotals]]:
+        """The event's markets (from its actor) with settlement's totals for each."""
+        return await self.exposure(event_id), await self.settlement.totals(event_id)
 
 
 # ---------------------------------------------------------------- accounts
@@ -544,7 +584,8 @@ class ApiServices:
         return cls(
             config=config, auth=auth,
             bets=BetService(BetSaga(wallet, registry, config.saga), BetIndex(client), accounts),
-            events=EventService(registry, catalog, config.markets),
+            events=EventService(registry, catalog, config.markets,
+                                SettlementClient(config.settlement_pool, SettlementStore(client))),
             accounts=AccountService(accounts, auth, kyc, Background()),
             wallet=WalletService(wallet, accounts, queue),
             reviews=ReviewService(queue, accounts, wallet),

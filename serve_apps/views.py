@@ -24,6 +24,7 @@ from domain.views import EventSummary, EventView, ExposureView, MarketView
 from serve_apps.problems import problem_response
 from storage.accounts import Account, Exclusion, LimitChangeResult
 from storage.reviews import ReviewItem
+from storage.settlement import BetSettlement, MarketTotals
 from storage.wallet import Balance, Receipt
 
 JSON = "application/json"
@@ -37,8 +38,9 @@ def json_response(body: Any, status: int = 200) -> Response:
 # ---------------------------------------------------------------- bets
 
 
-def bet_body(event_id: str, decision: BetDecision) -> dict[str, Any]:
-    """A bet as ``GET /v1/bets/{bet_id}`` shows it."""
+def bet_body(event_id: str, decision: BetDecision,
+             settlement: BetSettlement | None = None) -> dict[str, Any]:
+    """A bet as ``GET /v1/bets/{bet_id}`` shows it (with its settlement, once settled)."""
     if isinstance(decision, BetAbandoned):
         return {"bet_id": decision.bet_id, "event_id": event_id, "market_id": None,
                 "selection_id": None, "status": "rejected", "stake": None, "price": None,
@@ -57,11 +59,30 @@ def bet_body(event_id: str, decision: BetDecision) -> dict[str, Any]:
         out.update(status="accepted", price=format_price(decision.price),
                    potential_payout=money(t.stake * decision.price),
                    accepted_at=rfc3339_ms(decision.at), price_version=decision.version)
+        if settlement is not None:
+            _settled(out, settlement)
     elif isinstance(decision, BetHeld):
         out.update(status="pending", accept_after=rfc3339_ms(decision.accept_after))
     else:
         out.update(status="rejected", reason=decision.code, detail=decision.detail)
     return out
+
+
+def _settled(out: dict[str, Any], settlement: BetSettlement) -> None:
+    """An accepted bet's settlement: its status and payout now, and every step's entry."""
+    if settlement.status is not None:
+        out.update(status=settlement.status.value, payout=cents(settlement.payout_cents),
+                   dead_heat=settlement.dead_heat)
+    out["settlements"] = [
+        {"step": label, "result_version": version or None, "status": status or "accepted",
+         "payout": cents(payout), "moved": cents(moved), "at": rfc3339_ms(at_ms / 1000)}
+        for _, label, status, payout, moved, at_ms, version in settlement.history]
+
+
+def cents(value: int) -> str:
+    """Integer cents as the API shows money (``-1250`` → ``"-12.50"``)."""
+    sign = "-" if value < 0 else ""
+    return f"{sign}{abs(value) // 100}.{abs(value) % 100:02d}"
 
 
 def bet_response(event_id: str, decision: BetDecision) -> Response:
@@ -115,6 +136,25 @@ def exposure_body(view: ExposureView) -> dict[str, Any]:
                             "liability": money(s.liability)} for s in m.selections],
         } for m in view.markets],
     }
+
+
+def settlement_body(view: ExposureView, totals: dict[str, MarketTotals]) -> dict[str, Any]:
+    """Per market: its status, result versions, bets settled and pending, stakes, returns and
+    gross gaming revenue (stakes − returns: what the book kept)."""
+    markets = []
+    for m in view.markets:
+        t = totals.get(m.market_id)
+        stakes = t.stakes_cents if t else int(m.stakes_total * 100)
+        returns = t.returns_cents if t else 0
+        bets = t.bets if t else m.bets
+        settled = t.settled if t else 0
+        markets.append({
+            "market_id": m.market_id, "status": m.status.value,
+            "result_version": m.result_version, "result_versions": t.versions if t else [],
+            "bets": bets, "bets_settled": settled, "bets_pending": bets - settled,
+            "total_stakes": cents(stakes), "total_returns": cents(returns),
+            "gross_gaming_revenue": cents(stakes - returns)})
+    return {"event_id": view.event_id, "markets": markets}
 
 
 # ---------------------------------------------------------------- money and accounts

@@ -2,7 +2,8 @@
 
 The reserve script records each bet's event (``{acct}:betref``) and placement time
 (``{acct}:bets``) with its stake; the event actor's journal append indexes each bet's latest
-decision (``{ev}:bets``). Together they answer "my bets" and "this bet" from Redis alone.
+decision (``{ev}:bets``); settlement records what it paid (``{ev}:stl``). Together they
+answer "my bets" and "this bet" from Redis alone.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import redis.asyncio as aioredis
 from domain.bets import BetDecision, decided_for
 from domain.codec import decode
 from storage.keys import EventKeys, betref_key, bets_key
+from storage.settlement import BetSettlement
 
 
 @dataclass(frozen=True, slots=True)
 class FoundBet:
-    """A bet's latest decision and the event it was placed on."""
+    """A bet's latest decision, the event it was placed on, and its settlement (if any)."""
 
     event_id: str
     decision: BetDecision
+    settlement: BetSettlement | None = None
 
 
 class BetIndex:
@@ -48,14 +51,18 @@ class BetIndex:
                 by_event[event_id].append(bet_id)
         out: dict[str, FoundBet] = {}
         for event_id, ids in by_event.items():
-            raw = await cast(Awaitable[list[bytes | None]],
-                             self.redis.hmget(EventKeys(event_id).bets, ids))
-            for bet_id, payload in zip(ids, raw, strict=True):
+            keys = EventKeys(event_id)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hmget(keys.bets, ids)
+                pipe.hmget(keys.settlements, ids)
+                raw, settled = await pipe.execute()
+            for bet_id, payload, record in zip(ids, raw, settled, strict=True):
                 if payload is None:
                     continue
                 decision = cast(BetDecision, decode(payload))
                 if decided_for(decision)[1] == account_id:
-                    out[bet_id] = FoundBet(event_id, decision)
+                    out[bet_id] = FoundBet(event_id, decision, None if record is None
+                                           else BetSettlement.decode(record))
         return out
 
     async def newest(self, account_id: str, start: int, count: int) -> list[str]:

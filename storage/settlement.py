@@ -2,7 +2,7 @@
 
 - ``{ev:<id>}:stl`` hash: bet id → the bet's settlement record (JSON): what it should have
   received in all (status, cents, dead heat) and its history, one entry per journal step
-  that changed it: ``[seq, label, status, payout_cents, moved_cents, at_ms]``;
+  that changed it: ``[seq, label, status, payout_cents, moved_cents, at_ms, version]``;
 - ``{ev:<id>}:stl:cursor`` hash: the last journal seq fully settled, and inside the step in
   progress how many of its bets are done (a restart resumes there);
 - ``{ev:<id>}:stl:summary`` hash: market id → the operator's totals (JSON);
@@ -26,8 +26,8 @@ import redis.asyncio as aioredis
 from domain.events import BetStatus
 from storage.keys import EventKeys
 
-# seq, label, status, payout cents, cents moved, time (ms)
-HistoryEntry = tuple[int, str, str | None, int, int, int] | list[Any]
+# seq, label, status, payout cents, cents moved, time (ms), result version (0: none)
+HistoryEntry = tuple[int, str, str | None, int, int, int, int] | list[Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,7 +111,7 @@ async def get_bet(bet_id: str = docs.path_id("bet_id"), who: Principal = Depends
                   bets: BetService = Depends(bet_service)) -> Response:
     """One of the caller's bets; another player's bet is indistinguishable from none (404)."""
     found = await bets.get(who, bet_id)
-    return json_response(bet_body(found.event_id, found.decision))
+    return json_response(bet_body(found.event_id, found.decision, found.settlement))
 
 
 @router.get("/v1/bets", response_model=BetList,
@@ -128,5 +128,6 @@ async def list_bets(
 ) -> Response:
     """The caller's bets, newest first; ``next_cursor`` continues the listing."""
     page = await bets.page(who, status, limit, cursor)
-    return json_response({"items": [bet_body(b.event_id, b.decision) for b in page.items],
+    return json_response({"items": [bet_body(b.event_id, b.decision, b.settlement)
+                                    for b in page.items],
                           "next_cursor": page.next_cursor})

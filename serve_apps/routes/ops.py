@@ -8,8 +8,11 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from domain import errors
+from domain.clock import parse_rfc3339
 from domain.events import EventStatus, MarketStatus
 from domain.identity import KycStatus
+from domain.settlement import MarketResult
+from domain.views import EventView
 from media.playlist import Tier
 from serve_apps import docs
 from serve_apps.deps import (
@@ -31,11 +34,17 @@ from serve_apps.models import (
     MediaTierIn,
     MediaTierOut,
     OddsIn,
+    ResultIn,
+    ResultOut,
     ReviewDecisionIn,
     ReviewDecisionOut,
     ReviewList,
     ScoreIn,
+    SettlementOut,
     StatusIn,
+    VoidWindowIn,
+    VoidWindowOut,
+    WindowRolledBackOut,
 )
 from serve_apps.routes.auth_first import AuthFirstRoute
 from serve_apps.services import (
@@ -47,7 +56,14 @@ from serve_apps.services import (
     ReviewService,
     SelectionDefinition,
 )
-from serve_apps.views import event_body, exposure_body, json_response, market_body, review_body
+from serve_apps.views import (
+    event_body,
+    exposure_body,
+    json_response,
+    market_body,
+    review_body,
+    settlement_body,
+)
 
 router = APIRouter(prefix="/v1/ops", tags=["operator"], route_class=AuthFirstRoute)
 # what changing a live event can answer besides its own refusals (the actor may be away)
@@ -129,34 +145,98 @@ async def exposure(event_id: str = _EVENT_ID, _: Principal = Depends(operator),
     return json_response(exposure_body(await events.exposure(event_id)))
 
 
-_SETTLEMENT = "settlement is not part of this release"
-# answered 501 until settlement ships (no body is read: the contract's bodies are not final)
-_NOT_YET: dict[str, Any] = {"status_code": 501, "response_class": Response,
-                            "responses": docs.responses(*docs.ROLE, *docs.INVALID,
-                                                        "NOT_IMPLEMENTED")}
+# what a settlement step can answer besides its own refusals
+_STEP = (*_CHANGE, "UNKNOWN_MARKET")
+_WINDOW_ID = docs.path_id("window_id", "w1")
 
 
-@router.post("/events/{event_id}/markets/{market_id}/result", **_NOT_YET)
-async def result(event_id: str = _EVENT_ID,
-                 market_id: str = _MARKET_ID,
-                 _: Principal = Depends(operator)) -> None:
-    """Settle a market: not implemented yet (501 ``NOT_IMPLEMENTED``)."""
-    raise errors.NotImplementedYet(_SETTLEMENT)
+@router.post("/events/{event_id}/markets/{market_id}/result", status_code=202,
+             response_model=ResultOut, responses=docs.responses(
+                 202, *_STEP, "UNKNOWN_SELECTION", "MARKET_OPEN", "MARKET_CLOSED",
+                 "RESULT_CONFLICT", "STALE_RESULT_VERSION", ok=ResultOut))
+async def result(body: ResultIn, event_id: str = _EVENT_ID, market_id: str = _MARKET_ID,
+                 _: Principal = Depends(operator),
+                 events: EventService = Depends(event_service)) -> Response:
+    """Post a market's result; it is settled from it (202: paying has begun).
+
+    The market is closed first (with ``close``, the default: bets held in the in-play delay
+    are rejected), the result is journaled, and a settlement actor pays every accepted bet.
+    The same ``result_version`` again changes nothing; a correction carries a higher one
+    and moves only each bet's difference; a lower or rolled-back version is
+    ``STALE_RESULT_VERSION``, the same version with other content ``RESULT_CONFLICT``.
+    """
+    outcome = MarketResult(tuple(body.winners), body.void_factor, body.dead_heat_factor,
+                           body.result_version)
+    view = await events.result(event_id, market_id, outcome, body.close)
+    return json_response(_step_body(view, market_id), 202)
 
 
-@router.post("/events/{event_id}/markets/{market_id}/rollback", **_NOT_YET)
-async def rollback(event_id: str = _EVENT_ID,
-                   market_id: str = _MARKET_ID,
-                   _: Principal = Depends(operator)) -> None:
-    """Reverse the last settlement: not implemented yet (501 ``NOT_IMPLEMENTED``)."""
-    raise errors.NotImplementedYet(_SETTLEMENT)
+def _step_body(view: EventView, market_id: str) -> dict[str, Any]:
+    market = view.market(market_id)
+    if market is None:  # the actor accepted the step, so the market is there
+        raise errors.UnknownMarket(f"market {market_id} is not in event {view.event_id}")
+    return {"event_id": view.event_id, "market_id": market_id,
+            "result_version": market.result_version, "market_status": market.status.value}
 
 
-@router.post("/events/{event_id}/void-window", **_NOT_YET)
-async def void_window(event_id: str = _EVENT_ID,
-                      _: Principal = Depends(operator)) -> None:
-    """Void bets placed in a window: not implemented yet (501 ``NOT_IMPLEMENTED``)."""
-    raise errors.NotImplementedYet(_SETTLEMENT)
+@router.post("/events/{event_id}/markets/{market_id}/rollback", status_code=202,
+             response_model=ResultOut, responses=docs.responses(
+                 202, *docs.ROLE, *docs.INVALID, "UNKNOWN_EVENT", "UNKNOWN_MARKET",
+                 "UNAVAILABLE", "NOTHING_TO_ROLL_BACK", ok=ResultOut))
+async def rollback(event_id: str = _EVENT_ID, market_id: str = _MARKET_ID,
+                   _: Principal = Depends(operator),
+                   events: EventService = Depends(event_service)) -> Response:
+    """Take back the market's result in force: every bet is unsettled again, and what it
+    was paid is taken back (a debt where the player spent it; operators review debts).
+    A later result needs a higher version."""
+    return json_response(_step_body(await events.rollback(event_id, market_id), market_id),
+                         202)
+
+
+@router.post("/events/{event_id}/void-window", status_code=201, response_model=VoidWindowOut,
+             responses=docs.responses(201, *_CHANGE, "UNKNOWN_MARKET", "INVALID_WINDOW",
+                                      ok=VoidWindowOut))
+async def void_window(body: VoidWindowIn, event_id: str = _EVENT_ID,
+                      _: Principal = Depends(operator),
+                      events: EventService = Depends(event_service)) -> Response:
+    """Void the bets accepted in [start, end) — of one market, or of the event — settled
+    ones too: each gets its stake back. The same window while in force changes nothing."""
+    start, end = _instant(body.start), _instant(body.end)
+    window_id = await events.void_window(event_id, start, end, body.market_id, body.reason)
+    return json_response({"window_id": window_id, "event_id": event_id,
+                          "market_id": body.market_id, "start": body.start, "end": body.end,
+                          "reason": body.reason}, 201)
+
+
+def _instant(text: str) -> float:
+    moment = parse_rfc3339(text)
+    if moment is None:  # the model checked it already
+        raise errors.ValidationFailed(f"not an RFC 3339 time: {text}")
+    return moment.timestamp()
+
+
+@router.post("/events/{event_id}/void-window/{window_id}/rollback", status_code=202,
+             response_model=WindowRolledBackOut, responses=docs.responses(
+                 202, *docs.ROLE, *docs.INVALID, "UNKNOWN_EVENT", "UNKNOWN_WINDOW",
+                 "UNAVAILABLE", ok=WindowRolledBackOut))
+async def rollback_window(event_id: str = _EVENT_ID, window_id: str = _WINDOW_ID,
+                          _: Principal = Depends(operator),
+                          events: EventService = Depends(event_service)) -> Response:
+    """Undo a void window: its bets count again (settled as their market's result says)."""
+    await events.rollback_window(event_id, window_id)
+    return json_response({"window_id": window_id, "event_id": event_id,
+                          "status": "rolled_back"}, 202)
+
+
+@router.get("/events/{event_id}/settlement", response_model=SettlementOut,
+            responses=docs.responses(200, *docs.ROLE, *docs.INVALID, "UNKNOWN_EVENT",
+                                     "UNAVAILABLE", ok=SettlementOut))
+async def settlement(event_id: str = _EVENT_ID, _: Principal = Depends(operator),
+                     events: EventService = Depends(event_service)) -> Response:
+    """Per market: status, result versions, bets settled and pending, total stakes and
+    returns, gross gaming revenue (stakes − returns)."""
+    view, totals = await events.settlement_totals(event_id)
+    return json_response(settlement_body(view, totals))
 
 
 @router.post("/accounts/{account_id}/kyc", response_model=KycOut,
