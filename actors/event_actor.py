@@ -20,28 +20,33 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import redis
 
-from domain import errors
-from domain.bets import PlaceBet
-from domain.book import Book, next_due
+from domain import cashout, errors
+from domain.bets import PlaceBet, decided_for
+from domain.book import Book, index_key, next_due
+from domain.cashout import CashoutPolicy
 from domain.codec import decode, encode, state_from_dict, state_to_dict
 from domain.events import (
-    BetAbandoned,
     BetAccepted,
+    BetCashedOut,
     BetHeld,
     BetRejected,
     BookEvent,
+    CashoutHeld,
+    CashoutRejected,
+    CashoutTerms,
     EventCreated,
     EventStatus,
     LiabilityReleased,
     MarketResulted,
     MarketSettled,
     MarketStatus,
+    OddsPolicy,
     SettlementRolledBack,
     VoidWindowOpened,
     VoidWindowRolledBack,
@@ -69,6 +74,19 @@ class ActorConfig:
     commit_batch_max: int = 1024
     wait_replicas: int = 0
     wait_timeout_ms: int = 100
+    cashout: CashoutPolicy = field(default_factory=CashoutPolicy)
+
+
+@dataclass(frozen=True)
+class CashoutRequest:
+    """A bettor's cash-out of one of their bets (``quote_id``, or ``amount`` + ``policy``)."""
+
+    bet_id: str
+    account_id: str
+    request_id: str
+    quote_id: str | None = None
+    amount: Decimal | None = None
+    policy: OddsPolicy = OddsPolicy.NONE
 
 
 @dataclass
@@ -204,6 +222,9 @@ class EventActor:
         self.book.index.clear()
         bet_ids = [b.bet_id for c in batch if c.kind == "bets" for b in c.args]
         bet_ids += [bet_id for c in batch if c.kind == "resolve" for bet_id, _ in c.args]
+        for c in batch:
+            if c.kind in ("cashout", "quote"):
+                bet_ids += [c.args.bet_id, f"co:{c.args.request_id}"]
         if bet_ids:
             found = await self._journal.bet_payloads(bet_ids)
             self.book.index.update({k: decode(v) for k, v in found.items()})  # type: ignore[misc]
@@ -215,7 +236,16 @@ class EventActor:
         if cmd.kind == "resolve":
             return self._resolve(cmd.args, now)
         if cmd.kind == "release":
-            return None, book.release_due(now)
+            released = book.release_due(now)
+            for held in cashout.due_cashouts(book.state, now):
+                released += book.commit([cashout.recheck(book.state, held, self.config.cashout,
+                                                         now)])
+            return None, released
+        if cmd.kind == "quote":
+            return cashout.quote(book.state, self._cashable(cmd.args), self.config.cashout,
+                                 now), []
+        if cmd.kind == "cashout":
+            return self._cash_out(cmd.args, now)
         if cmd.kind == "view":
             return event_view(book.state), []
         if cmd.kind == "exposure":
@@ -245,6 +275,35 @@ class EventActor:
                 self._payloads[cmd.bet_id] = payload
             out.append(payload)
         return out, produced
+
+    def _cashable(self, req: CashoutRequest) -> BetAccepted:
+        """The caller's accepted bet (UNKNOWN_BET for another's: never say it exists)."""
+        found = self.book.decision(req.bet_id)
+        if found is None or decided_for(found)[1] != req.account_id:
+            raise errors.UnknownBet(f"no bet {req.bet_id}")
+        if isinstance(found, BetCashedOut):
+            raise errors.CashoutUnavailable(f"bet {req.bet_id} is cashed out already")
+        if not isinstance(found, BetAccepted):
+            raise errors.CashoutUnavailable(f"bet {req.bet_id} was not accepted")
+        return found
+
+    def _cash_out(self, req: CashoutRequest, now: float) -> tuple[Any, list[BookEvent]]:
+        """The request's decision (its original one on a retry) and the events to journal."""
+        fp = cashout.fingerprint(req.bet_id, req.quote_id, req.amount, req.policy)
+        found = self.book.decision(req.bet_id)
+        earlier = (found if isinstance(found, BetCashedOut)
+                   and found.terms.request_id == req.request_id
+                   else self.book.index.get(f"co:{req.request_id}"))
+        if isinstance(earlier, BetCashedOut | CashoutHeld | CashoutRejected):
+            if earlier.terms.fingerprint != fp or earlier.terms.account_id != req.account_id:
+                raise errors.IdempotencyKeyReused(
+                    f"cash-out {req.request_id} was asked with another body")
+            return earlier, []
+        bet = self._cashable(req)
+        terms = CashoutTerms(req.request_id, req.bet_id, req.account_id, req.quote_id,
+                             req.amount, req.policy, fp, now)
+        decision = cashout.decide(self.book.state, terms, bet, self.config.cashout, now)
+        return decision, self.book.commit([decision])
 
     def _resolve(self, items: list[tuple[str, str]], now: float) -> tuple[Any, list[BookEvent]]:
         out: list[bytes] = []
@@ -296,9 +355,7 @@ class EventActor:
             bet_id = event.terms.bet_id
             payload = self._payloads.get(bet_id) or encode(event)
             return Entry(payload, bet_id)
-        if isinstance(event, BetAbandoned):
-            return Entry(encode(event), event.bet_id)
-        return Entry(encode(event), settles=isinstance(event, _SETTLES))
+        return Entry(encode(event), index_key(event), settles=isinstance(event, _SETTLES))
 
     def _schedule_release(self) -> None:
         due = next_due(self.book.state)
@@ -386,6 +443,17 @@ class EventActor:
     async def release(self, report: LiabilityReleased) -> None:
         await self._submit("liability", report)
 
+    async def cashout_quote(self, req: CashoutRequest) -> cashout.Quote:
+        """What the book offers for the caller's bet now."""
+        found: cashout.Quote = await self._submit("quote", req)
+        return found
+
+    async def cash_out(self, req: CashoutRequest) -> cashout.CashoutDecision:
+        """Cash out the caller's bet (held for the in-play delay, or refused with a fresh
+        quote); idempotent by request id."""
+        found: cashout.CashoutDecision = await self._submit("cashout", req)
+        return found
+
     async def view(self) -> EventView:
         result: EventView = await self._submit("view", None)
         return result
@@ -427,7 +495,8 @@ _OPERATOR: dict[str, Callable[[Book, Any, float], list[BookEvent]]] = {
     "liability": lambda book, report, now: book.release(report),
 }
 # the journal entries settlement acts on (the append marks them: see storage/settlement.py)
-_SETTLES = (MarketResulted, SettlementRolledBack, VoidWindowOpened, VoidWindowRolledBack)
+_SETTLES = (MarketResulted, SettlementRolledBack, VoidWindowOpened, VoidWindowRolledBack,
+            BetCashedOut)
 
 
 def _window_id(book: Book, args: tuple[float, float, str | None, str]) -> str:

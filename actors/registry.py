@@ -16,9 +16,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from actors.event_actor import NAMESPACE, ActorConfig, actor_name, remote_event_actor
+from actors.event_actor import (
+    NAMESPACE,
+    ActorConfig,
+    CashoutRequest,
+    actor_name,
+    remote_event_actor,
+)
 from domain import errors
 from domain.bets import PlaceBet
+from domain.cashout import CashoutDecision, Quote
 from domain.events import (
     EventCreated,
     EventStatus,
@@ -103,6 +110,14 @@ class EventClient:
     async def release(self, report: LiabilityReleased) -> None:
         """Settlement's report: bets left (or came back to) the book."""
         await self.handle.release.remote(report)
+
+    async def cashout_quote(self, req: CashoutRequest) -> Quote:
+        found: Quote = await self.handle.cashout_quote.remote(req)
+        return found
+
+    async def cash_out(self, req: CashoutRequest) -> CashoutDecision:
+        found: CashoutDecision = await self.handle.cash_out.remote(req)
+        return found
 
     async def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.handle.stats.remote()

@@ -82,7 +82,7 @@ def partition(event_id: str, pool_size: int) -> int:
 
 # the journal entries settlement folds; everything else is skipped without decoding it all
 _FOLDED = (b'"t":"BetAccepted"', b'"t":"MarketResulted"', b'"t":"SettlementRolledBack"',
-           b'"t":"VoidWindowOpened"', b'"t":"VoidWindowRolledBack"')
+           b'"t":"VoidWindowOpened"', b'"t":"VoidWindowRolledBack"', b'"t":"BetCashedOut"')
 
 
 def _hundredths(text: str) -> int:
@@ -109,6 +109,8 @@ def fold_entry(fold: EventSettlement, seq: int, payload: bytes) -> Step | None:
         return fold.resulted(seq, e["market_id"], result)
     if kind == "SettlementRolledBack":
         return fold.rolled_back(seq, e["market_id"], e["version"])
+    if kind == "BetCashedOut":
+        return fold.cashed_out(seq, e["bet"]["terms"]["bet_id"], _hundredths(e["amount"]))
     if kind == "VoidWindowOpened":
         return fold.window_opened(seq, Window(e["window_id"], e["start"], e["end"],
                                               e["market_id"]), e["reason"])
@@ -281,6 +283,8 @@ class SettlementActor:
         payouts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for bet in step.bets:
             if fold.voided_by(bet, excluding=step.window_id) is not None:
+                continue
+            if bet.bet_id in fold.cashed:  # it left the book when it was cashed out
                 continue
             stakes[bet.market_id] += sign * bet.stake_cents
             payouts[bet.market_id][bet.selection_id] += sign * bet.potential_payout_cents

@@ -96,6 +96,9 @@ class Settings(BaseModel):
     settlement_actors: int = Field(default=2, ge=1, le=64)
     settlement_batch: int = Field(default=2000, ge=1, le=100_000)
     settlement_sweep_s: float = Field(default=2.0, gt=0)
+    # cash-out: the book's margin on the value it offers, and how long a quote stands
+    cashout_margin: Decimal = Field(default=Decimal("0.05"), ge=0, lt=1)
+    cashout_quote_ttl_s: float = Field(default=10.0, gt=0, le=300)
     # a bet waiting longer than this for its batch is refused OVERLOADED (503) — load shedding
     bet_max_queue_ms: float = Field(default=1000, gt=0)
 
@@ -109,7 +112,10 @@ class Settings(BaseModel):
     def actor_config(self) -> ActorConfig:
         from actors.event_actor import ActorConfig
 
+        from domain.cashout import CashoutPolicy
+
         return ActorConfig(redis_url=self.require_redis_url(),
+                           cashout=CashoutPolicy(self.cashout_margin, self.cashout_quote_ttl_s),
                            snapshot_every=self.snapshot_every,
                            commit_batch_max=self.commit_batch_max,
                            wait_replicas=self.redis_wait_replicas,

@@ -9,11 +9,19 @@ from enum import StrEnum
 from typing import Any
 
 from domain.errors import DomainError, IdempotencyKeyReused
-from domain.events import BetAbandoned, BetAccepted, BetHeld, BetRejected, OddsPolicy
+from domain.events import (
+    BetAbandoned,
+    BetAccepted,
+    BetCashedOut,
+    BetHeld,
+    BetRejected,
+    OddsPolicy,
+)
 from domain.money import canonical
 
-# What the event book decided about a bet (its latest journaled decision).
-BetDecision = BetAccepted | BetHeld | BetRejected | BetAbandoned
+# What the event book decided about a bet (its latest journaled decision; a bet cashed out
+# is indexed as such).
+BetDecision = BetAccepted | BetHeld | BetRejected | BetAbandoned | BetCashedOut
 
 
 def bet_id_for(account_id: str, idempotency_key: str) -> str:
@@ -76,7 +84,7 @@ def reservation_action(outcome: BetDecision | DomainError) -> ReservationAction 
     if isinstance(outcome, IdempotencyKeyReused):
         # a reused key belongs to the original bet: its reservation is not this request's
         return None
-    if isinstance(outcome, BetAccepted):
+    if isinstance(outcome, BetAccepted | BetCashedOut):
         return ReservationAction.COMMIT
     if isinstance(outcome, BetHeld):
         return None
@@ -87,4 +95,6 @@ def decided_for(decision: BetDecision) -> tuple[str, str]:
     """(bet id, account id) of a decision."""
     if isinstance(decision, BetAbandoned):
         return decision.bet_id, decision.account_id
+    if isinstance(decision, BetCashedOut):
+        return decision.bet.terms.bet_id, decision.bet.terms.account_id
     return decision.terms.bet_id, decision.terms.account_id

@@ -21,10 +21,13 @@ from domain.bets import BetDecision, PlaceBet
 from domain.events import (
     BetAbandoned,
     BetAccepted,
+    BetCashedOut,
     BetHeld,
     BetRejected,
     BetTerms,
     BookEvent,
+    CashoutHeld,
+    CashoutRejected,
     EventCreated,
     EventStatus,
     EventStatusChanged,
@@ -114,6 +117,8 @@ class BookState:
     suspensions: int = 0
     markets: dict[str, MarketState] = field(default_factory=dict)
     held: dict[str, BetHeld] = field(default_factory=dict)
+    # cash-outs held for the in-play delay, by request id
+    held_cashouts: dict[str, CashoutHeld] = field(default_factory=dict)
     bets_accepted: int = 0
     bets_rejected: int = 0
     # void windows in force, and every window id ever opened (ids are never reused)
@@ -203,6 +208,23 @@ def _apply_abandoned(state: BookState, ev: BetAbandoned) -> None:
     state.bets_rejected += 1
 
 
+def _apply_cashout_held(state: BookState, ev: CashoutHeld) -> None:
+    state.held_cashouts[ev.terms.request_id] = ev
+
+
+def _apply_cashed_out(state: BookState, ev: BetCashedOut) -> None:
+    """The bet leaves the book: its stake and potential payout no longer count."""
+    state.held_cashouts.pop(ev.terms.request_id, None)
+    terms = ev.bet.terms
+    market = state.markets[terms.market_id]
+    market.stakes_total -= terms.stake
+    market.selections[terms.selection_id].payout_total -= terms.stake * ev.bet.price
+
+
+def _apply_cashout_rejected(state: BookState, ev: CashoutRejected) -> None:
+    state.held_cashouts.pop(ev.terms.request_id, None)
+
+
 def _apply_resulted(state: BookState, ev: MarketResulted) -> None:
     market = state.markets[ev.market_id]
     market.result, market.result_version = ev, ev.version
@@ -254,6 +276,9 @@ _APPLY: dict[type, Any] = {
     VoidWindowOpened: _apply_window,
     VoidWindowRolledBack: _apply_window_rolled_back,
     LiabilityReleased: _apply_released,
+    CashoutHeld: _apply_cashout_held,
+    BetCashedOut: _apply_cashed_out,
+    CashoutRejected: _apply_cashout_rejected,
 }
 
 
@@ -387,7 +412,10 @@ def due_bets(state: BookState, now: float) -> list[BetHeld]:
 
 
 def next_due(state: BookState) -> float | None:
-    return min((h.accept_after for h in state.held.values()), default=None)
+    """When the next held bet or cash-out is to be re-checked."""
+    times = [h.accept_after for h in state.held.values()]
+    times += [c.accept_after for c in state.held_cashouts.values()]
+    return min(times, default=None)
 
 
 # ---------------------------------------------------------------- operator commands
@@ -630,6 +658,22 @@ def market_spec(
 
 # ---------------------------------------------------------------- the book with its index
 
+# what the index holds: a bet's latest decision by bet id, a cash-out request's by "co:<id>"
+Indexed = BetDecision | CashoutHeld | CashoutRejected
+
+
+def index_key(event: BookEvent) -> str:
+    """Where an event is indexed ("" for events that are not)."""
+    if isinstance(event, BetAccepted | BetHeld | BetRejected):
+        return event.terms.bet_id
+    if isinstance(event, BetAbandoned):
+        return event.bet_id
+    if isinstance(event, BetCashedOut):
+        return event.bet.terms.bet_id
+    if isinstance(event, CashoutHeld | CashoutRejected):
+        return f"co:{event.terms.request_id}"
+    return ""
+
 
 
 class Book:
@@ -640,19 +684,26 @@ class Book:
     """
 
     def __init__(
-        self, event_id: str, index: MutableMapping[str, BetDecision] | None = None
+        self, event_id: str, index: MutableMapping[str, Indexed] | None = None
     ) -> None:
         self.state = BookState(event_id)
-        self.index: MutableMapping[str, BetDecision] = {} if index is None else index
+        self.index: MutableMapping[str, Indexed] = {} if index is None else index
 
-    def _commit(self, events: list[BookEvent]) -> list[BookEvent]:
+    def commit(self, events: list[BookEvent]) -> list[BookEvent]:
+        """Fold decided events into the state and the index (what the journal will hold)."""
         for event in events:
             apply(self.state, event)
-            if isinstance(event, (BetAccepted, BetHeld, BetRejected)):
-                self.index[event.terms.bet_id] = event
-            elif isinstance(event, BetAbandoned):
-                self.index[event.bet_id] = event
+            key = index_key(event)
+            if key:
+                self.index[key] = event  # type: ignore[assignment]
         return events
+
+    _commit = commit
+
+    def decision(self, bet_id: str) -> BetDecision | None:
+        """A bet's latest decision, if the index slice at hand has it."""
+        found = self.index.get(bet_id)
+        return None if isinstance(found, CashoutHeld | CashoutRejected) else found
 
     def replay(self, events: Iterable[BookEvent]) -> None:
         """Fold journaled events (recovery); the index is not rebuilt, it lives in Redis."""
@@ -664,11 +715,12 @@ class Book:
 
         Structural errors (unknown market, off-ladder price, reused key) raise BettingError.
         """
-        existing = self.index.get(cmd.bet_id)
+        existing = self.decision(cmd.bet_id)
         if isinstance(existing, BetAbandoned):
             return existing, []
         if existing is not None:
-            if existing.terms.fingerprint != cmd.fingerprint():
+            terms = existing.bet.terms if isinstance(existing, BetCashedOut) else existing.terms
+            if terms.fingerprint != cmd.fingerprint():
                 raise errors.IdempotencyKeyReused(
                     f"bet {cmd.bet_id} was placed with another body", bet_id=cmd.bet_id
                 )
@@ -680,7 +732,7 @@ class Book:
     def resolve(self, bet_id: str, account_id: str, now: float
                 ) -> tuple[BetDecision, list[BookEvent]]:
         """The bet's decision; a bet never decided is abandoned now, so it never will be."""
-        existing = self.index.get(bet_id)
+        existing = self.decision(bet_id)
         if existing is not None:
             return existing, []
         abandoned = BetAbandoned(bet_id, account_id, "the placement did not complete", now)

@@ -16,10 +16,14 @@ from domain.book import BookState, MarketState, SelectionState
 from domain.events import (
     BetAbandoned,
     BetAccepted,
+    BetCashedOut,
     BetHeld,
     BetRejected,
     BetTerms,
     BookEvent,
+    CashoutHeld,
+    CashoutRejected,
+    CashoutTerms,
     EventCreated,
     EventStatus,
     EventStatusChanged,
@@ -46,6 +50,7 @@ _TYPES: dict[str, type[Any]] = {
         EventCreated, EventStatusChanged, ScoreChanged, MarketStatusChanged, OddsChanged,
         BetAccepted, BetHeld, BetRejected, BetAbandoned, MarketResulted, MarketSettled,
         SettlementRolledBack, VoidWindowOpened, VoidWindowRolledBack, LiabilityReleased,
+        CashoutHeld, BetCashedOut, CashoutRejected,
     )
 }
 
@@ -91,6 +96,17 @@ def _market_spec(d: dict[str, Any]) -> MarketSpec:
     )
 
 
+def _accepted(d: dict[str, Any]) -> BetAccepted:
+    return BetAccepted(_terms(d["terms"]), Decimal(d["price"]), d["version"], d["at"])
+
+
+def _cashout_terms(d: dict[str, Any]) -> CashoutTerms:
+    amount = d["amount"]
+    return CashoutTerms(d["request_id"], d["bet_id"], d["account_id"], d["quote_id"],
+                        None if amount is None else Decimal(amount), OddsPolicy(d["policy"]),
+                        d["fingerprint"], d["requested_at"])
+
+
 def _decode_fields(cls: type[Any], d: dict[str, Any]) -> Any:
     if cls is EventCreated:
         return EventCreated(
@@ -101,7 +117,7 @@ def _decode_fields(cls: type[Any], d: dict[str, Any]) -> Any:
         prices = tuple((sel, Decimal(p)) for sel, p in d["prices"])
         return OddsChanged(d["market_id"], prices, d["version"], d["at"])
     if cls is BetAccepted:
-        return BetAccepted(_terms(d["terms"]), Decimal(d["price"]), d["version"], d["at"])
+        return _accepted(d)
     if cls is BetHeld:
         return BetHeld(
             _terms(d["terms"]), d["accept_after"], d["score"], d["suspensions"], d["version"],
@@ -121,6 +137,15 @@ def _decode_fields(cls: type[Any], d: dict[str, Any]) -> Any:
     if cls is MarketSettled:
         return MarketSettled(d["market_id"], d["version"], d["bets"], Decimal(d["stakes"]),
                              Decimal(d["returns"]), d["digest"], d["at"])
+    if cls is CashoutHeld:
+        return CashoutHeld(_cashout_terms(d["terms"]), _accepted(d["bet"]), d["accept_after"],
+                           d["score"], d["suspensions"], d["at"])
+    if cls is BetCashedOut:
+        return BetCashedOut(_cashout_terms(d["terms"]), _accepted(d["bet"]),
+                            Decimal(d["amount"]), Decimal(d["price"]), d["version"], d["at"])
+    if cls is CashoutRejected:
+        return CashoutRejected(_cashout_terms(d["terms"]), d["code"], d["detail"], d["extra"],
+                               d["at"])
     if cls is LiabilityReleased:
         return LiabilityReleased(d["market_id"], d["cause"], Decimal(d["stakes"]),
                                  tuple((s, Decimal(p)) for s, p in d["payouts"]), d["at"])
@@ -154,6 +179,7 @@ def state_to_dict(state: BookState) -> dict[str, Any]:
         "markets": [_market_to_dict(m) for m in state.markets.values()],
         "held": [encode(h).decode() for h in state.held.values()],
         "windows": [encode(w).decode() for w in state.windows.values()],
+        "held_cashouts": [encode(c).decode() for c in state.held_cashouts.values()],
         "windows_opened": state.windows_opened,
         "released": sorted(state.released),
     }
@@ -201,6 +227,9 @@ def state_from_dict(data: dict[str, Any]) -> BookState:
     for raw in data["held"]:
         held = _decoded(raw, BetHeld)
         state.held[held.terms.bet_id] = held
+    for raw in data.get("held_cashouts", []):
+        cashout = _decoded(raw, CashoutHeld)
+        state.held_cashouts[cashout.terms.request_id] = cashout
     for raw in data.get("windows", []):
         window = _decoded(raw, VoidWindowOpened)
         state.windows[window.window_id] = window

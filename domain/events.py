@@ -156,6 +156,59 @@ class BetAbandoned:
     at: float
 
 
+# ---------------------------------------------------------------- cash-out
+
+
+@dataclass(frozen=True, slots=True)
+class CashoutTerms:
+    """What a bettor asked: cash out ``bet_id`` at a quote, or at ``amount`` under ``policy``.
+
+    ``request_id`` comes from their Idempotency-Key; ``fingerprint`` identifies the body.
+    """
+
+    request_id: str
+    bet_id: str
+    account_id: str
+    quote_id: str | None
+    amount: Decimal | None
+    policy: OddsPolicy
+    fingerprint: str
+    requested_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CashoutHeld:
+    """Held for the in-play delay, like a bet; re-checked at ``accept_after``."""
+
+    terms: CashoutTerms
+    bet: BetAccepted
+    accept_after: float
+    score: str
+    suspensions: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BetCashedOut:
+    """The bet is settled early for ``amount``, valued at ``price`` (market ``version``)."""
+
+    terms: CashoutTerms
+    bet: BetAccepted
+    amount: Decimal
+    price: Decimal
+    version: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CashoutRejected:
+    terms: CashoutTerms
+    code: str
+    detail: str
+    extra: dict[str, Any]
+    at: float
+
+
 # ---------------------------------------------------------------- settlement
 
 
@@ -250,4 +303,7 @@ BookEvent = (
     | VoidWindowOpened
     | VoidWindowRolledBack
     | LiabilityReleased
+    | CashoutHeld
+    | BetCashedOut
+    | CashoutRejected
 )

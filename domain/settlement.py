@@ -444,6 +444,7 @@ class StepKind(StrEnum):
     ROLLBACK = "rollback"
     WINDOW = "void_window"
     WINDOW_ROLLBACK = "void_window_rollback"
+    CASHOUT = "cashout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,11 +488,21 @@ class EventSettlement:
 
     def __init__(self) -> None:
         self.bets: dict[str, list[BetRef]] = {}
+        self.by_id: dict[str, BetRef] = {}
         self.results: dict[str, MarketResult] = {}
         self.windows: dict[str, Window] = {}
+        self.cashed: dict[str, int] = {}  # bet id -> cents it was cashed out for
 
     def accept(self, bet: BetRef) -> None:
         self.bets.setdefault(bet.market_id, []).append(bet)
+        self.by_id[bet.bet_id] = bet
+
+    def cashed_out(self, seq: int, bet_id: str, cents: int) -> Step | None:
+        bet = self.by_id.get(bet_id)
+        if bet is None:
+            return None
+        self.cashed[bet_id] = cents
+        return Step(seq, StepKind.CASHOUT, bet.market_id, "cashed out", (bet,))
 
     def resulted(self, seq: int, market_id: str, result: MarketResult) -> Step:
         self.results[market_id] = result
@@ -531,6 +542,9 @@ class EventSettlement:
     def due(self, bet: BetRef) -> Due:
         if self.voided_by(bet) is not None:
             return Due(BetStatus.VOID, bet.stake_cents)
+        cashed = self.cashed.get(bet.bet_id)
+        if cashed is not None:
+            return Due(BetStatus.CASHED_OUT, cashed)
         result = self.results.get(bet.market_id)
         if result is None:
             return UNSETTLED

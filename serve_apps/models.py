@@ -328,6 +328,17 @@ class SettlementEntryOut(Out):
     at: Time
 
 
+class CashoutStateOut(Out):
+    """A bet's cash-out: pending (the in-play delay runs) or done."""
+
+    status: Literal["pending", "cashed_out"]
+    accept_after: Time | None = None
+    amount: MoneyText | None = None
+    price: PriceText | None = None
+    price_version: int | None = None
+    at: Time | None = None
+
+
 class BetOut(Out):
     """A bet as the player sees it; fields beyond the common ones depend on ``status``."""
 
@@ -348,6 +359,7 @@ class BetOut(Out):
         description="every settlement step that changed the bet, oldest first")
     dead_heat: bool = Field(default=False, description="won at a dead-heat share")
     potential_payout: MoneyText | None = None
+    cashout: CashoutStateOut | None = None
     accepted_at: Time | None = None
     price_version: int | None = None
     accept_after: Time | None = Field(default=None, description="pending: when it is decided")
@@ -608,3 +620,25 @@ class MarketSettlementOut(Out):
 class SettlementOut(Out):
     event_id: str
     markets: list[MarketSettlementOut]
+
+
+class CashoutIn(Strict):
+    """Cash out at a quote (``quote_id``), or at an amount under a policy (none: exactly it,
+    higher: at least it, any: whatever the book offers now)."""
+
+    model_config = _examples({"quote_id": "q3.1425.1796180000000.3fa1c2d4e5b6"},
+                             {"amount": "14.25", "odds_change": "higher"})
+
+    quote_id: Annotated[str, Field(min_length=1, max_length=80,
+                                   pattern=r"^q[0-9]+\.[0-9]+\.[0-9]+\.[0-9a-f]+$")] | None = None
+    amount: Money | None = None
+    odds_change: OddsPolicy = OddsPolicy.NONE
+
+
+class QuoteOut(Out):
+    quote_id: str
+    bet_id: str
+    amount: MoneyText
+    price: PriceText = Field(description="the selection's price the bet is valued at")
+    price_version: int
+    expires_at: Time

@@ -17,7 +17,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from actors.event_actor import ActorConfig
+from actors.event_actor import ActorConfig, CashoutRequest
 from actors.registry import EventClient, EventRegistry
 from actors.saga import BetSaga, SagaConfig
 from actors.settlement import SettlementClient
@@ -25,7 +25,16 @@ from actors.sweeper import sweeper_alive
 from domain import errors
 from domain.bets import BetDecision, PlaceBet, bet_id_for
 from domain.book import market_spec
-from domain.events import BetAccepted, BetHeld, EventCreated, EventStatus, MarketStatus, OddsPolicy
+from domain.cashout import CashoutDecision, Quote
+from domain.events import (
+    BetAccepted,
+    BetCashedOut,
+    BetHeld,
+    EventCreated,
+    EventStatus,
+    MarketStatus,
+    OddsPolicy,
+)
 from domain.identity import KycStatus, Role, TokenError, TokenSigner
 from domain.jurisdiction import PaymentMethod, Product, product_allowed
 from domain.ledger import Statement
@@ -153,10 +162,12 @@ class BetPage:
 
 
 class BetService:
-    """Place bets (the saga) and find a player's own bets (the bet index)."""
+    """Place bets (the saga), find a player's own bets (the bet index), cash them out."""
 
-    def __init__(self, saga: BetSaga, index: BetIndex, accounts: Accounts) -> None:
+    def __init__(self, saga: BetSaga, index: BetIndex, accounts: Accounts,
+                 settlement: SettlementClient) -> None:
         self.saga, self.index, self.accounts = saga, index, accounts
+        self.settlement = settlement
         self._jurisdictions: dict[str, str] = {}
 
     async def place(self, who: Principal, idempotency_key: str, event_id: str, market_id: str,
@@ -187,6 +198,32 @@ class BetService:
             raise errors.UnknownBet(f"no bet {bet_id}")
         return found
 
+    async def _event_of(self, who: Principal, bet_id: str) -> EventClient:
+        event_id = (await self.index.events_of(who.account_id, [bet_id]))[0]
+        if event_id is None:
+            raise errors.UnknownBet(f"no bet {bet_id}")
+        return await self.saga.handles.get(event_id)
+
+    async def cashout_quote(self, who: Principal, bet_id: str) -> Quote:
+        """What the book offers for one of the caller's bets now."""
+        require_role(who, Role.PLAYER)
+        event = await self._event_of(who, bet_id)
+        return await event.cashout_quote(CashoutRequest(bet_id, who.account_id, ""))
+
+    async def cash_out(self, who: Principal, idempotency_key: str, bet_id: str,
+                       quote_id: str | None, amount: Decimal | None, policy: OddsPolicy
+                       ) -> tuple[str, CashoutDecision]:
+        """Cash out one of the caller's bets; (event id, the decision). Settlement pays it."""
+        require_role(who, Role.PLAYER)
+        key = check_idempotency_key(idempotency_key)
+        event = await self._event_of(who, bet_id)
+        request_id = bet_id_for(who.account_id, f"cashout\0{key}")
+        decision = await event.cash_out(CashoutRequest(bet_id, who.account_id, request_id,
+                                                       quote_id, amount, policy))
+        if isinstance(decision, BetCashedOut):
+            await self.settlement.kick(event.event_id)
+        return event.event_id, decision
+
     async def page(self, who: Principal, status: str | None, limit: int, cursor: int
                    ) -> BetPage:
         """The caller's bets, newest first, from position ``cursor``; ``status`` filters."""
@@ -213,6 +250,8 @@ class BetService:
 def status_of(bet: FoundBet) -> str:
     """A bet's API status: its settlement's once settled, else its decision's."""
     decision = bet.decision
+    if isinstance(decision, BetCashedOut):
+        return "cashed_out"
     if isinstance(decision, BetAccepted):
         settled = bet.settlement.status if bet.settlement is not None else None
         return "accepted" if settled is None else settled.value
@@ -581,11 +620,12 @@ class ApiServices:
         auth = Authenticator(TokenSigner(token_key), config.token_ttl_s)
         kyc = SimulatedKycProvider(delay_s=config.kyc_delay_s) \
             if config.kyc_provider == "simulated" else None
+        settlement = SettlementClient(config.settlement_pool, SettlementStore(client))
         return cls(
             config=config, auth=auth,
-            bets=BetService(BetSaga(wallet, registry, config.saga), BetIndex(client), accounts),
-            events=EventService(registry, catalog, config.markets,
-                                SettlementClient(config.settlement_pool, SettlementStore(client))),
+            bets=BetService(BetSaga(wallet, registry, config.saga), BetIndex(client), accounts,
+                            settlement),
+            events=EventService(registry, catalog, config.markets, settlement),
             accounts=AccountService(accounts, auth, kyc, Background()),
             wallet=WalletService(wallet, accounts, queue),
             reviews=ReviewService(queue, accounts, wallet),

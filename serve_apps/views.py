@@ -14,8 +14,9 @@ import orjson
 from fastapi.responses import Response
 
 from domain.bets import BetDecision
+from domain.cashout import CashoutDecision, Quote
 from domain.clock import rfc3339, rfc3339_ms
-from domain.events import BetAbandoned, BetAccepted, BetHeld
+from domain.events import BetAbandoned, BetAccepted, BetCashedOut, BetHeld, CashoutHeld
 from domain.ladder import format_price
 from domain.ledger import Statement
 from domain.limits import ExclusionPeriod
@@ -47,6 +48,12 @@ def bet_body(event_id: str, decision: BetDecision,
                 "requested_price": None, "odds_change": None,
                 "placed_at": rfc3339_ms(decision.at), "payout": None, "settlements": [],
                 "reason": "UNAVAILABLE", "detail": decision.reason}
+    if isinstance(decision, BetCashedOut):
+        cashed = bet_body(event_id, decision.bet, settlement)
+        if settlement is None or settlement.status is None:  # until settlement has paid it
+            cashed.update(status="cashed_out", payout=f"{decision.amount:.2f}")
+        cashed["cashout"] = cashout_body(decision)
+        return cashed
     t = decision.terms
     out: dict[str, Any] = {
         "bet_id": t.bet_id, "event_id": event_id, "market_id": t.market_id,
@@ -85,9 +92,40 @@ def cents(value: int) -> str:
     return f"{sign}{abs(value) // 100}.{abs(value) % 100:02d}"
 
 
+def cashout_body(decision: CashoutHeld | BetCashedOut) -> dict[str, Any]:
+    """A bet's cash-out: done (its amount and the price it was valued at) or pending."""
+    if isinstance(decision, CashoutHeld):
+        return {"status": "pending", "accept_after": rfc3339_ms(decision.accept_after)}
+    return {"status": "cashed_out", "amount": f"{decision.amount:.2f}",
+            "price": format_price(decision.price), "price_version": decision.version,
+            "at": rfc3339_ms(decision.at)}
+
+
+def cashout_response(event_id: str, decision: CashoutDecision) -> Response:
+    """201 cashed out (the bet), 202 held for the in-play delay, or the refusal (a price
+    move carries a fresh quote)."""
+    if isinstance(decision, BetCashedOut):
+        return json_response(bet_body(event_id, decision), 201)
+    if isinstance(decision, CashoutHeld):
+        body = bet_body(event_id, decision.bet)
+        body["cashout"] = cashout_body(decision)
+        return json_response(body, 202)
+    facts = dict(decision.extra)
+    if "expires_at_s" in facts:
+        facts["expires_at"] = rfc3339_ms(float(facts.pop("expires_at_s")))
+    return problem_response(decision.code, decision.detail, bet_id=decision.terms.bet_id,
+                            **facts)
+
+
+def quote_body(quote: Quote) -> dict[str, Any]:
+    return {"quote_id": quote.quote_id, "bet_id": quote.bet_id,
+            "amount": f"{quote.amount:.2f}", "price": format_price(quote.price),
+            "price_version": quote.price_version, "expires_at": rfc3339_ms(quote.expires_at)}
+
+
 def bet_response(event_id: str, decision: BetDecision) -> Response:
     """201 accepted, 202 pending, or the refusal as problem+json (with the bet id)."""
-    if isinstance(decision, BetAccepted):
+    if isinstance(decision, BetAccepted | BetCashedOut):
         return json_response(bet_body(event_id, decision), 201)
     if isinstance(decision, BetHeld):
         return json_response(bet_body(event_id, decision), 202)

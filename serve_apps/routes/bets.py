@@ -9,15 +9,22 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from domain.errors import DomainError
+from domain.errors import DomainError, ValidationFailed
+from domain.events import OddsPolicy
 from serve_apps import docs
 from serve_apps.body_limit import read_body, replay_body
 from serve_apps.deps import bet_service, current, idempotency_key, player
-from serve_apps.models import BetList, BetOut, BetRequest
+from serve_apps.models import BetList, BetOut, BetRequest, CashoutIn, QuoteOut
 from serve_apps.problems import from_exception, internal_error
 from serve_apps.routes.auth_first import AuthFirstRoute
 from serve_apps.services import BetService, Principal
-from serve_apps.views import bet_body, bet_response, json_response
+from serve_apps.views import (
+    bet_body,
+    bet_response,
+    cashout_response,
+    json_response,
+    quote_body,
+)
 
 router = APIRouter(tags=["bets"], route_class=AuthFirstRoute)
 
@@ -112,6 +119,42 @@ async def get_bet(bet_id: str = docs.path_id("bet_id"), who: Principal = Depends
     """One of the caller's bets; another player's bet is indistinguishable from none (404)."""
     found = await bets.get(who, bet_id)
     return json_response(bet_body(found.event_id, found.decision, found.settlement))
+
+
+_BET_ID = docs.path_id("bet_id", "b3f0c2a1d4e5f6a7b8c9d0e1f")
+
+
+@router.post("/v1/bets/{bet_id}/cashout/quote", response_model=QuoteOut,
+             responses=docs.responses(200, *docs.ROLE, *docs.INVALID, "UNKNOWN_BET",
+                                      "CASHOUT_UNAVAILABLE", "MARKET_SUSPENDED", "UNAVAILABLE",
+                                      ok=QuoteOut))
+async def cashout_quote(bet_id: str = _BET_ID, who: Principal = Depends(player),
+                        bets: BetService = Depends(bet_service)) -> Response:
+    """What the book pays for the caller's bet now: stake × accepted price ÷ the current
+    price, less the book's margin, rounded down to the cent; valid until ``expires_at`` and
+    while the price stands. Another player's bet is ``UNKNOWN_BET``."""
+    return json_response(quote_body(await bets.cashout_quote(who, bet_id)))
+
+
+@router.post("/v1/bets/{bet_id}/cashout", status_code=201, response_model=BetOut,
+             responses=docs.responses(
+                 201, 202, *docs.ROLE, *docs.BODY, *docs.IDEMPOTENT, "INVALID_AMOUNT",
+                 "UNKNOWN_BET", "CASHOUT_UNAVAILABLE", "PRICE_CHANGED", "MARKET_SUSPENDED",
+                 "SCORE_CHANGED", "UNAVAILABLE", ok=BetOut,
+                 descriptions={201: "Cashed out: the bet is settled early for the amount",
+                               202: "Pending: the in-play delay runs, then it is re-checked"}))
+async def cash_out(body: CashoutIn, bet_id: str = _BET_ID, who: Principal = Depends(player),
+                   key: str = Depends(idempotency_key),
+                   bets: BetService = Depends(bet_service)) -> Response:
+    """Settle the caller's bet early: at a quote (``quote_id``), or at an ``amount`` under
+    ``odds_change`` (none: exactly it, higher: at least it, any: the value now). A price move
+    is ``PRICE_CHANGED`` with a fresh quote; in play the in-play delay holds it first (202).
+    The amount is credited like any payout. Same Idempotency-Key → the original outcome."""
+    if body.quote_id is None and body.amount is None and body.odds_change is not OddsPolicy.ANY:
+        raise ValidationFailed("send a quote_id, or an amount (or odds_change: any)")
+    event_id, decision = await bets.cash_out(who, key, bet_id, body.quote_id, body.amount,
+                                             body.odds_change)
+    return cashout_response(event_id, decision)
 
 
 @router.get("/v1/bets", response_model=BetList,

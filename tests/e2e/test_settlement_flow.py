@@ -204,3 +204,47 @@ def test_correction_rollback_and_void_window_move_only_the_difference(
     backwards = client.http.post(f"/v1/ops/events/{event_id}/void-window", headers=client.ops,
                                  json={"start": end, "end": start, "reason": "oops"})
     assert backwards.status_code == 422 and backwards.json()["code"] == "INVALID_WINDOW"
+
+
+def test_cash_out_by_quote_pays_the_wallet_and_a_moved_price_offers_a_fresh_quote(
+        platform: Platform) -> None:
+    client = Client(platform)
+    event_id = _event(client)
+    auth = client.player("100.00")
+    placed = client.bet(auth, event_id, "win", "a", "10.00", "2.50")
+    url = f"/v1/bets/{placed['bet_id']}/cashout"
+    offer = client.ok(client.http.post(f"{url}/quote", headers=auth), 200)
+    # 10 x 2.50 / 2.50, less the 5% margin
+    assert offer["amount"] == "9.50" and offer["price_version"] == 1
+    # the price moves: the old quote is refused with a fresh one
+    client.ok(client.http.post(f"/v1/ops/events/{event_id}/odds", headers=client.ops,
+                               json={"market_id": "win", "prices": {"a": "2.00"}}), 200)
+    key = {**auth, "Idempotency-Key": "cash-1"}
+    moved = client.http.post(url, headers=key, json={"quote_id": offer["quote_id"]})
+    assert moved.status_code == 409 and moved.json()["code"] == "PRICE_CHANGED", moved.text
+    fresh = moved.json()
+    assert fresh["amount"] == "11.87" and fresh["price_version"] == 2
+    done = client.ok(client.http.post(url, headers={**auth, "Idempotency-Key": "cash-2"},
+                                      json={"quote_id": fresh["quote_id"]}), 201)
+    assert done["status"] == "cashed_out" and done["payout"] == "11.87"
+    assert done["cashout"]["price"] == "2.00"
+    # the same request again answers the same; the wallet is credited once
+    again = client.ok(client.http.post(url, headers={**auth, "Idempotency-Key": "cash-2"},
+                                       json={"quote_id": fresh["quote_id"]}), 201)
+    assert again == done
+    deadline = time.monotonic() + 30
+    while client.wallet(auth) != D("90.00") + D("11.87"):
+        assert time.monotonic() < deadline, client.wallet(auth)
+        time.sleep(0.2)
+    assert client.my_bet(auth, placed["bet_id"])["status"] == "cashed_out"
+    # somebody else's bet does not exist for them; a second cash-out of it is refused
+    other = client.player("10.00")
+    assert client.http.post(f"{url}/quote", headers=other).status_code == 404
+    gone = client.http.post(url, headers={**auth, "Idempotency-Key": "cash-3"},
+                            json={"odds_change": "any"})
+    assert gone.status_code == 409 and gone.json()["code"] == "CASHOUT_UNAVAILABLE"
+    # the result does not pay it again
+    client.ok(client.http.post(f"/v1/ops/events/{event_id}/markets/win/result",
+                               headers=client.ops, json={"winners": ["a"]}), 202)
+    client.settled(event_id, "win", 1)
+    assert client.wallet(auth) == D("90.00") + D("11.87")

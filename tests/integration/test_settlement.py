@@ -19,10 +19,10 @@ import pytest
 import ray
 import redis
 
-from actors.event_actor import ActorConfig, actor_name
+from actors.event_actor import ActorConfig, CashoutRequest, actor_name
 from actors.settlement import SettlementActor, SettlementConfig, settlement_name
 from domain import errors
-from domain.events import EventStatus, MarketStatus
+from domain.events import BetCashedOut, EventStatus, MarketStatus, OddsPolicy
 from domain.ledger import LedgerAccount
 from domain.settlement import MarketResult, settle
 from simulations.markets import Population, populate
@@ -263,3 +263,38 @@ async def test_kill_9_of_the_settlement_actor_and_of_redis_pays_every_bet_once(
     finally:
         settling.close()
 
+
+
+async def test_a_cash_out_is_paid_once_and_a_later_void_window_takes_it_back(
+        market: Settling) -> None:
+    p = market.p
+    bet = p.accepted[0]
+    t = bet.terms
+    req = CashoutRequest(t.bet_id, t.account_id, "co-1", policy=OddsPolicy.ANY)
+    offer = await p.client.cashout_quote(req)
+    decision = await p.client.cash_out(req)
+    assert isinstance(decision, BetCashedOut) and decision.amount == offer.amount
+    assert await p.client.cash_out(req) == decision  # a retry: the same outcome
+    with pytest.raises(errors.CashoutUnavailable):  # another request: it is gone
+        await p.client.cash_out(CashoutRequest(t.bet_id, t.account_id, "co-2",
+                                               policy=OddsPolicy.ANY))
+    await market.settle()
+    payouts = await market.payouts()
+    assert payouts[t.account_id] == decision.amount
+    # the market's result leaves the cashed-out bet alone
+    result = MarketResult(("away",))
+    await p.client.result_market("mw", result, close=True)
+    await market.settle()
+    expected = market.expected(result, voided=set())
+    expected[t.account_id] += decision.amount - settle(t.stake, bet.price, t.selection_id,
+                                                       result).payout
+    _same(await market.payouts(), expected)
+    # a void window over the bet (and those accepted with it): void wins over the cash-out
+    # (the stake back, the cash-out amount taken back) and over the result
+    await p.client.void_window(bet.at, bet.at + 0.000001, "mw", "courtsiding")
+    await market.settle()
+    voided = {b.terms.bet_id for b in p.accepted if b.at == bet.at}
+    _same(await market.payouts(), market.expected(result, voided))
+    record = (await market.store.records(p.event_id, [t.bet_id]))[t.bet_id]
+    assert [h[2] for h in record.history] == ["cashed_out", "void"]
+    await market.balanced()

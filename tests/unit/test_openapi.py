@@ -26,7 +26,7 @@ OPERATIONS = [(method.upper(), path, op) for path, item in DOC["paths"].items()
               for method, op in item.items()]
 # the POSTs that move money or place a bet: each reads Idempotency-Key
 IDEMPOTENT = {("POST", "/v1/bets"), ("POST", "/v1/wallet/deposits"),
-              ("POST", "/v1/wallet/withdrawals")}
+              ("POST", "/v1/wallet/withdrawals"), ("POST", "/v1/bets/{bet_id}/cashout")}
 
 # `### METHOD /path`: one heading per operation in docs/API.md
 HEADING = re.compile(r"^### (GET|POST|PUT|PATCH|DELETE) (/\S*)$", re.MULTILINE)
