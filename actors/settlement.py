@@ -40,7 +40,9 @@ from domain.errors import WalletError
 from domain.events import LiabilityReleased, MarketSettled
 from domain.money import from_cents
 from domain.settlement import (
+    NOT_SETTLED,
     BetRef,
+    BetSettlement,
     Due,
     EventSettlement,
     MarketResult,
@@ -53,8 +55,7 @@ from storage.catalog import Catalog
 from storage.journal import follow_journal
 from storage.redis_client import async_client
 from storage.reviews import ReviewKind, ReviewQueue
-from storage.settlement import UNSETTLED as NO_RECORD
-from storage.settlement import BetSettlement, Cursor, MarketTotals, SettlementStore
+from storage.settlement import Cursor, MarketTotals, SettlementStore
 from storage.wallet import Movement, Receipt, Wallet, WalletConfig
 
 log = logging.getLogger(__name__)
@@ -218,21 +219,12 @@ class SettlementActor:
         now_ms = int(time.time() * 1000)
         ref = f"{event_id}:{step.label}"
         for bet in bets:
-            record = current.get(bet.bet_id, NO_RECORD)
-            op_id = f"stl:{bet.bet_id}:{step.seq}"
-            if record.last_seq == step.seq:  # recorded before a crash: re-send what it says
-                moved = record.history[-1][4]
-            else:
-                due = dues[bet.bet_id]
-                moved = due.payout_cents - record.payout_cents
-                if due.status == record.status and moved == 0 and due.dead_heat == record.dead_heat:
-                    continue
-                entry = (step.seq, step.label, due.status, due.payout_cents, moved, now_ms,
-                         step.version)
-                records[bet.bet_id] = BetSettlement(due.status, due.payout_cents, due.dead_heat,
-                                                    (*record.history, entry))
+            moved, record = current.get(bet.bet_id, NOT_SETTLED).step(step, dues[bet.bet_id],
+                                                                      now_ms)
+            if record is not None:
+                records[bet.bet_id] = record
             if moved:
-                moves.append(Movement(bet.account_id, op_id, moved))
+                moves.append(Movement(bet.account_id, f"stl:{bet.bet_id}:{step.seq}", moved))
         group = f"stl:{event_id}:{name}"
         receipts = await self.wallet.settle_many(
             moves, group=group, ref=ref, before=self.store.record_commands(event_id, records))

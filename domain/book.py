@@ -605,6 +605,11 @@ def decide_void_window(state: BookState, start: float, end: float, market_id: st
         _market(state, market_id)
     if not end > start:
         raise errors.InvalidWindow(f"the window must end after it starts ({start} .. {end})")
+    if end > now:
+        # a window voids what was taken: one reaching into the future would void bets the
+        # book is still taking (suspend the market to stop bets instead)
+        raise errors.InvalidWindow("the window must end in the past (suspend the market to "
+                                   "stop taking bets)", now=now)
     if not reason or len(reason) > 500:
         raise errors.InvalidWindow("a void window needs a reason (1-500 characters)")
     for window in state.windows.values():

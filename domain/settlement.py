@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -551,6 +551,43 @@ class EventSettlement:
         status, cents, dead_heat = payout_cents(bet.stake_cents, bet.price_hundredths,
                                                 bet.selection_id, result)
         return Due(status, cents, dead_heat)
+
+
+# a bet's settlement history entry: journal seq of the step, its label, the status and payout
+# (cents) the bet was due after it, the cents it moved, when (ms), the result version (0: none)
+HistoryEntry = tuple[int, str, "str | None", int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class BetSettlement:
+    """What a bet was paid in all, and every step that changed it (oldest first)."""
+
+    status: BetStatus | None
+    payout_cents: int
+    dead_heat: bool = False
+    history: Sequence[HistoryEntry] = ()
+
+    def step(self, step: Step, due: Due, now_ms: int) -> tuple[int, BetSettlement | None]:
+        """Apply ``step`` to this bet: (cents to move, the new record, or None when the
+        record does not change).
+
+        Each step is recorded once: when the record already reaches this step (a replay
+        after a crash or a lost cursor), the movement it recorded is sent again (the wallet
+        moves an op id once, so that is harmless) and the record stays; a step the record
+        went past without an entry changed nothing for this bet then, and changes nothing now.
+        """
+        if self.history and self.history[-1][0] >= step.seq:
+            return next((h[4] for h in self.history if h[0] == step.seq), 0), None
+        moved = due.payout_cents - self.payout_cents
+        if due.status == self.status and moved == 0 and due.dead_heat == self.dead_heat:
+            return 0, None
+        entry = (step.seq, step.label, due.status, due.payout_cents, moved, now_ms,
+                 step.version)
+        return moved, BetSettlement(due.status, due.payout_cents, due.dead_heat,
+                                    (*self.history, entry))
+
+
+NOT_SETTLED = BetSettlement(None, 0)
 
 
 def settlement_digest(outcomes: Iterable[tuple[str, BetStatus | None, int]]) -> str:

@@ -21,11 +21,12 @@ from domain.ladder import format_price
 from domain.ledger import Statement
 from domain.limits import ExclusionPeriod
 from domain.money import money
+from domain.settlement import BetSettlement
 from domain.views import EventSummary, EventView, ExposureView, MarketView
 from serve_apps.problems import problem_response
 from storage.accounts import Account, Exclusion, LimitChangeResult
 from storage.reviews import ReviewItem
-from storage.settlement import BetSettlement, MarketTotals
+from storage.settlement import MarketTotals
 from storage.wallet import Balance, Receipt
 
 JSON = "application/json"

@@ -17,8 +17,9 @@ import redis.asyncio as aioredis
 
 from domain.bets import BetDecision, decided_for
 from domain.codec import decode
+from domain.settlement import BetSettlement
 from storage.keys import EventKeys, betref_key, bets_key
-from storage.settlement import BetSettlement
+from storage.settlement import decode_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,7 @@ class BetIndex:
                 decision = cast(BetDecision, decode(payload))
                 if decided_for(decision)[1] == account_id:
                     out[bet_id] = FoundBet(event_id, decision, None if record is None
-                                           else BetSettlement.decode(record))
+                                           else decode_record(record))
         return out
 
     async def newest(self, account_id: str, start: int, count: int) -> list[str]:

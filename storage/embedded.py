@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import re
 import shutil
 import signal
@@ -86,10 +87,43 @@ def bundled_jemalloc() -> Path | None:
     return None
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+# ports a local launch must never take: the usual Redis and the README's API port
+RESERVED_PORTS = frozenset({6379, 8000})
+
+
+def free_port(host: str = "127.0.0.1", *, block: int = 1, udp: bool = False) -> int:
+    """A port free on ``host`` now (TCP, or UDP with ``udp``), never one of RESERVED_PORTS.
+
+    With ``block`` > 1, the first of that many consecutive free ports, picked at random in
+    [32000, 60000) (Serve takes its replicas' ports from such a range).
+    """
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+    if block == 1:
+        while True:
+            with socket.socket(socket.AF_INET, kind) as sock:
+                sock.bind((host, 0))
+                port = int(sock.getsockname()[1])
+            if port not in RESERVED_PORTS:
+                return port
+    rng = random.Random()
+    low, high = 32000, 60000
+    for _ in range(200):
+        base = rng.randrange(low, high - block)
+        if RESERVED_PORTS & set(range(base, base + block)):
+            continue
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + block):
+                sock = socket.socket(socket.AF_INET, kind)
+                socks.append(sock)
+                sock.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {block} consecutive free ports in [{low}, {high})")
 
 
 @dataclass

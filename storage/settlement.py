@@ -24,37 +24,21 @@ import orjson
 import redis.asyncio as aioredis
 
 from domain.events import BetStatus
+from domain.settlement import BetSettlement
 from storage.keys import EventKeys
 
-# seq, label, status, payout cents, cents moved, time (ms), result version (0: none)
-HistoryEntry = tuple[int, str, str | None, int, int, int, int] | list[Any]
+
+def encode_record(record: BetSettlement) -> bytes:
+    return orjson.dumps({"s": record.status, "p": record.payout_cents, "d": record.dead_heat,
+                         "h": record.history})
 
 
-@dataclass(frozen=True, slots=True)
-class BetSettlement:
-    """What a bet was paid in all, and every step that changed it (oldest first)."""
-
-    status: BetStatus | None
-    payout_cents: int
-    dead_heat: bool = False
-    history: Sequence[HistoryEntry] = ()
-
-    @property
-    def last_seq(self) -> int:
-        return self.history[-1][0] if self.history else 0
-
-    def encode(self) -> bytes:
-        return orjson.dumps({"s": self.status, "p": self.payout_cents, "d": self.dead_heat,
-                             "h": self.history})
-
-    @classmethod
-    def decode(cls, raw: bytes) -> BetSettlement:
-        data = orjson.loads(raw)
-        status = None if data["s"] is None else _STATUSES[data["s"]]
-        return cls(status, data["p"], data["d"], data["h"])
+def decode_record(raw: bytes) -> BetSettlement:
+    data = orjson.loads(raw)
+    status = None if data["s"] is None else _STATUSES[data["s"]]
+    return BetSettlement(status, data["p"], data["d"], data["h"])
 
 
-UNSETTLED = BetSettlement(None, 0)
 _STATUSES = {s.value: s for s in BetStatus}
 
 
@@ -120,7 +104,7 @@ class SettlementStore:
             return {}
         raw = await cast(Awaitable[list[bytes | None]],
                          self.redis.hmget(EventKeys(event_id).settlements, list(bet_ids)))
-        return {b: BetSettlement.decode(r) for b, r in zip(bet_ids, raw, strict=True)
+        return {b: decode_record(r) for b, r in zip(bet_ids, raw, strict=True)
                 if r is not None}
 
     def record_commands(self, event_id: str, records: dict[str, BetSettlement],
@@ -131,7 +115,7 @@ class SettlementStore:
         for start in range(0, len(items), chunk):
             flat: list[object] = []
             for bet_id, record in items[start:start + chunk]:
-                flat += [bet_id, record.encode()]
+                flat += [bet_id, encode_record(record)]
             commands.append(("HSET", key, *flat))
         return commands
 
