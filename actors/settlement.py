@@ -52,7 +52,7 @@ from domain.settlement import (
     settlement_digest,
 )
 from storage.catalog import Catalog
-from storage.journal import follow_journal
+from storage.journal import GENESIS, follow_journal
 from storage.redis_client import async_client
 from storage.reviews import ReviewKind, ReviewQueue
 from storage.settlement import Cursor, MarketTotals, SettlementStore
@@ -68,7 +68,7 @@ class SettlementConfig:
     actor: ActorConfig
     wallet: WalletConfig = field(default_factory=WalletConfig)
     pool_size: int = 2
-    batch: int = 2000
+    batch: int = 10_000
     sweep_interval_s: float = 2.0
 
 
@@ -81,9 +81,11 @@ def partition(event_id: str, pool_size: int) -> int:
     return zlib.crc32(event_id.encode()) % pool_size
 
 
-# the journal entries settlement folds; everything else is skipped without decoding it all
-_FOLDED = (b'"t":"BetAccepted"', b'"t":"MarketResulted"', b'"t":"SettlementRolledBack"',
-           b'"t":"VoidWindowOpened"', b'"t":"VoidWindowRolledBack"', b'"t":"BetCashedOut"')
+# the journal entries settlement folds, by their type tag (the codec writes it first:
+# b'{"t":"<type>",...'); everything else is skipped without decoding it
+_FOLDED = frozenset((b"BetAccepted", b"MarketResulted", b"SettlementRolledBack",
+                     b"VoidWindowOpened", b"VoidWindowRolledBack", b"BetCashedOut"))
+_TAG_AT = len(b'{"t":"')
 
 
 def _hundredths(text: str) -> int:
@@ -94,7 +96,7 @@ def _hundredths(text: str) -> int:
 
 def fold_entry(fold: EventSettlement, seq: int, payload: bytes) -> Step | None:
     """Fold one journal entry; the settlement step it calls for, if any."""
-    if not any(tag in payload for tag in _FOLDED):
+    if payload[_TAG_AT:payload.find(b'"', _TAG_AT)] not in _FOLDED:
         return None
     data = orjson.loads(payload)
     kind, e = data["t"], data["e"]
@@ -118,6 +120,15 @@ def fold_entry(fold: EventSettlement, seq: int, payload: bytes) -> Step | None:
     return fold.window_rolled_back(seq, e["window_id"])
 
 
+@dataclass
+class _Following:
+    """One event's journal as far as this actor has folded it (kept warm between steps)."""
+
+    fold: EventSettlement = field(default_factory=EventSettlement)
+    seq: int = 0
+    digest: str = GENESIS
+
+
 class SettlementActor:
     """One actor of the pool; see the module docstring."""
 
@@ -131,6 +142,7 @@ class SettlementActor:
         self.reviews = ReviewQueue(client)
         self.events = EventRegistry(config.actor)
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._following: dict[str, _Following] = {}
         self._again: set[str] = set()
         self.steps_done = 0
         self.bets_settled = 0
@@ -168,33 +180,54 @@ class SettlementActor:
                     event_id = summary.event_id
                     if partition(event_id, self.config.pool_size) != self.index:
                         continue
-                    if await self.store.work(event_id) > (await self.store.cursor(event_id)).seq:
+                    if await self._behind(event_id):
                         await self.kick(event_id)
             except Exception as exc:  # keep sweeping through outages
                 self.last_error = f"sweep: {type(exc).__name__}: {exc}"
             await asyncio.sleep(self.config.sweep_interval_s)
 
+    async def _behind(self, event_id: str) -> bool:
+        """Work not done yet, or entries not folded yet (this keeps the fold warm)."""
+        if await self.store.work(event_id) > (await self.store.cursor(event_id)).seq:
+            return True
+        following = self._following.get(event_id)
+        return following is None or await self.store.head(event_id) > following.seq
+
     # ------------------------------------------------------------ following a journal
 
     async def follow(self, event_id: str) -> Cursor:
-        """Settle everything the event's journal calls for beyond the cursor."""
+        """Fold the event's journal up to its head and settle every step beyond the cursor.
+
+        The fold stays in memory between calls, so each call reads only the entries since
+        the last one: the sweep keeps it warm while bets come in, and a final result starts
+        paying at once instead of reading a whole match's journal first (after a restart,
+        the first call reads it from the start).
+        """
         cursor = await self.store.cursor(event_id)
-        if await self.store.work(event_id) <= cursor.seq:
-            return cursor
-        fold = EventSettlement()
+        following = self._following.get(event_id)
+        if following is None or following.seq > cursor.seq \
+                or following.seq > await self.store.head(event_id):
+            # new here, or the cursor went back (reset by hand), or the journal is not the
+            # one folded: start from the first entry
+            following = self._following[event_id] = _Following()
         last = cursor.seq
-        async for chunk in follow_journal(self.client, event_id):
-            for seq, payload in chunk:
-                step = fold_entry(fold, seq, payload)
-                if seq <= cursor.seq or step is None:
-                    continue
-                skip = cursor.done if cursor.step == seq else 0
-                await self._run_step(event_id, fold, step, last, skip)
-                last = seq
-                await self.store.save_cursor(event_id, Cursor(last))
-            if chunk and chunk[-1][0] > last:
-                last = chunk[-1][0]
-        if last > cursor.seq:
+        try:
+            async for chunk in follow_journal(self.client, event_id, following.seq,
+                                              following.digest):
+                for seq, payload, digest in chunk:
+                    step = fold_entry(following.fold, seq, payload)
+                    if seq > cursor.seq and step is not None:
+                        skip = cursor.done if cursor.step == seq else 0
+                        await self._run_step(event_id, following.fold, step, last, skip)
+                        last = seq
+                        await self.store.save_cursor(event_id, Cursor(last))
+                    following.seq, following.digest = seq, digest
+        except BaseException:
+            # a step that did not finish must be folded again from the start next time
+            self._following.pop(event_id, None)
+            raise
+        if following.seq > last:
+            last = following.seq
             await self.store.save_cursor(event_id, Cursor(last))
         return Cursor(last)
 

@@ -94,7 +94,7 @@ class Settings(BaseModel):
     # settlement: how many settlement actors (events are spread over them), bets per round
     # trip, and how often each looks for work a kick did not bring
     settlement_actors: int = Field(default=2, ge=1, le=64)
-    settlement_batch: int = Field(default=2000, ge=1, le=100_000)
+    settlement_batch: int = Field(default=10_000, ge=1, le=100_000)
     settlement_sweep_s: float = Field(default=2.0, gt=0)
     # cash-out: the book's margin on the value it offers, and how long a quote stands
     cashout_margin: Decimal = Field(default=Decimal("0.05"), ge=0, lt=1)
@@ -111,7 +111,6 @@ class Settings(BaseModel):
 
     def actor_config(self) -> ActorConfig:
         from actors.event_actor import ActorConfig
-
         from domain.cashout import CashoutPolicy
 
         return ActorConfig(redis_url=self.require_redis_url(),

@@ -28,15 +28,15 @@ from storage.wallet import Wallet, WalletConfig
 PRICES = {"home": Decimal("2.50"), "draw": Decimal("3.20"), "away": Decimal("2.80")}
 
 
-def three_way_event(event_id: str, max_liability: str = "1000000000") -> EventCreated:
-    """An event with one match-winner market (home/draw/away), generous limits."""
+def three_way_event(event_id: str, max_liability: str = "1000000000",
+                    markets: tuple[str, ...] = ("mw",)) -> EventCreated:
+    """An event with three-way (home/draw/away) markets, generous limits."""
     limit = Decimal(max_liability)
-    market = market_spec("mw", "Match winner",
-                         [(s, s.title(), p) for s, p in PRICES.items()],
-                         in_play_delay_s=0, max_liability=limit, max_stake=limit,
-                         max_payout=limit)
+    specs = tuple(market_spec(m, "Match winner", [(s, s.title(), p) for s, p in PRICES.items()],
+                              in_play_delay_s=0, max_liability=limit, max_stake=limit,
+                              max_payout=limit) for m in markets)
     return EventCreated(event_id, f"Match {event_id}", "soccer", "2026-12-01T15:00:00Z",
-                        (market,), 0.0)
+                        specs, 0.0)
 
 
 @dataclass
@@ -55,8 +55,10 @@ class Population:
 
 
 async def populate(redis_url: str, event_id: str, *, players: int, bets: int,
-                   funds: str = "20000.00", seed: int = 7, chunk: int = 4000) -> Population:
-    """``players`` funded players place ``bets`` bets on the event's match winner market.
+                   funds: str = "20000.00", seed: int = 7, chunk: int = 4000,
+                   markets: tuple[str, ...] = ("mw",)) -> Population:
+    """``players`` funded players place ``bets`` bets on the event's match winner markets
+    (spread evenly over ``markets``).
 
     ``funds`` stays below the deposit review threshold (25,000.00: larger deposits wait for
     an operator); stakes are 1.00-50.00, so allow ~25.50 a bet per player on average.
@@ -67,7 +69,8 @@ async def populate(redis_url: str, event_id: str, *, players: int, bets: int,
     registry = EventRegistry(ActorConfig(redis_url=redis_url))
     event = await registry.get(event_id, create=True)
     # listed like an event the operator API made (settlement's sweep walks the catalog)
-    await Catalog(client).upsert(await event.create_event(three_way_event(event_id)))
+    await Catalog(client).upsert(await event.create_event(
+        three_way_event(event_id, markets=markets)))
     ids = await asyncio.gather(*(_player(accounts, wallet, f"{event_id}-p{i}", funds)
                                  for i in range(players)))
     saga = BetSaga(wallet, registry, SagaConfig(batch_max=512, max_pending=chunk * 2,
@@ -75,7 +78,8 @@ async def populate(redis_url: str, event_id: str, *, players: int, bets: int,
     rng = random.Random(seed)
     accepted: list[BetAccepted] = []
     for start in range(0, bets, chunk):
-        cmds = [_bet(rng, ids, event_id, n) for n in range(start, min(bets, start + chunk))]
+        cmds = [_bet(rng, ids, event_id, n, markets[n % len(markets)])
+                for n in range(start, min(bets, start + chunk))]
         # a refusal (funds, say) is part of a population too: it is simply not in the book
         decisions: list[BetDecision | BaseException] = await asyncio.gather(
             *(saga.place(c, "sport_prematch", event_id) for c in cmds), return_exceptions=True)
@@ -90,9 +94,10 @@ async def _player(accounts: Accounts, wallet: Wallet, username: str, funds: str)
     return account.account_id
 
 
-def _bet(rng: random.Random, players: list[str], event_id: str, n: int) -> PlaceBet:
+def _bet(rng: random.Random, players: list[str], event_id: str, n: int, market: str
+         ) -> PlaceBet:
     account = rng.choice(players)
     selection = rng.choice(list(PRICES))
     stake = Decimal(rng.randint(100, 5000)) / 100
-    return PlaceBet(bet_id_for(account, f"{event_id}-{n}"), account, "mw", selection, stake,
+    return PlaceBet(bet_id_for(account, f"{event_id}-{n}"), account, market, selection, stake,
                     PRICES[selection], OddsPolicy.NONE)

@@ -182,25 +182,37 @@ def read_journal(
         start = f"({rows[-1][0].decode()}"
 
 
-async def follow_journal(client: aioredis.Redis, event_id: str, chunk: int = 5_000
-                         ) -> AsyncIterator[list[tuple[int, bytes]]]:
-    """The whole journal from its first entry, in chunks of (seq, payload), each entry's
-    hash checked against its predecessor's (ChainBroken otherwise): for readers that fold
-    it (settlement), not the actor that writes it."""
+def _as_is(response: Any, **options: Any) -> Any:
+    return response
+
+
+async def follow_journal(client: aioredis.Redis, event_id: str, after: int = 0,
+                         digest: str = GENESIS, chunk: int = 5_000
+                         ) -> AsyncIterator[list[tuple[int, bytes, str]]]:
+    """The journal after entry ``after`` (whose hash is ``digest``), in chunks of (seq,
+    payload, hash), each entry's hash checked against its predecessor's (ChainBroken
+    otherwise): for readers that fold it (settlement), not the actor that writes it."""
     key = EventKeys(event_id).journal
-    start, seq, digest = "1-0", 0, GENESIS
+    # the same connections, without redis-py's per-entry stream parsing (a dict per entry
+    # built in Python): the reply comes as hiredis gives it, [[id, [b"e", e, b"h", h]], ...]
+    raw = aioredis.Redis(connection_pool=client.connection_pool)
+    raw.set_response_callback("XRANGE", _as_is)
+    start, seq = f"{after + 1}-0", after
     while True:
-        rows = cast(list[Any], await client.xrange(key, min=start, max="+", count=chunk))
+        rows = cast(list[Any], await raw.execute_command("XRANGE", key, start, "+", "COUNT",
+                                                         chunk))
         if not rows:
             return
         out = []
         for entry_id, fields in rows:
-            entry_seq, payload = int(entry_id.split(b"-")[0]), fields[b"e"]
+            entry_seq = int(entry_id.split(b"-")[0])
+            named = dict(zip(fields[::2], fields[1::2], strict=True))
+            payload = named[b"e"]
             digest = chain_hash(digest, payload)
-            if entry_seq != seq + 1 or fields[b"h"].decode() != digest:
+            if entry_seq != seq + 1 or named[b"h"].decode() != digest:
                 raise ChainBroken(f"event {event_id}: entry {entry_seq} breaks the chain")
             seq = entry_seq
-            out.append((seq, payload))
+            out.append((seq, payload, digest))
         yield out
         start = f"({rows[-1][0].decode()}"
 

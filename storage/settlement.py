@@ -92,6 +92,11 @@ class SettlementStore:
     async def save_cursor(self, event_id: str, cursor: Cursor) -> None:
         await self.redis.execute_command(*self.cursor_command(event_id, cursor))
 
+    async def head(self, event_id: str) -> int:
+        """The seq of the journal's last entry (0: none)."""
+        raw = await self.redis.hget(EventKeys(event_id).head, "seq")  # type: ignore[misc]
+        return 0 if raw is None else int(raw)
+
     async def work(self, event_id: str) -> int:
         """The seq of the last journal entry that calls for settlement (0: none yet)."""
         raw = await self.redis.get(EventKeys(event_id).settle_work)
