@@ -242,7 +242,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     try:
         token = _issue_token(settings, args.role, args.name)
     except DomainError as exc:  # e.g. a name that is not a valid username
-        print(f"inplay token create: {exc}", file=sys.stderr)
+        print(f"inplay token create: {exc.code}: {exc.detail}", file=sys.stderr)
         return 2
     _say(f"{args.role} token for {args.name} (valid {settings.token_ttl_s}s):")
     _say(token)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import httpx
+from cluster.api_client import ApiClient, ApiError, AsyncApiClient
 
 log = logging.getLogger(__name__)
 
@@ -50,45 +50,36 @@ def demo_event_body() -> dict[str, Any]:
     }
 
 
-def _ok(response: httpx.Response) -> dict[str, Any]:
-    if response.status_code >= 400:
-        raise RuntimeError(f"{response.request.method} {response.request.url}: "
-                           f"{response.status_code} {response.text}")
-    body: dict[str, Any] = response.json() if response.content else {}
-    return body
-
-
 def seed(base_url: str, operator_token: str, publisher_token: str,
          passwords: dict[str, str]) -> DemoCredentials:
     """Create the demo event and players over HTTP; idempotent (safe to run on every up)."""
-    ops = {"Authorization": f"Bearer {operator_token}"}
-    with httpx.Client(base_url=base_url, timeout=30) as http:
-        existing = http.get(f"/v1/events/{DEMO_EVENT_ID}")
-        if existing.status_code == 404:
-            _ok(http.post("/v1/ops/events", json=demo_event_body(), headers=ops))
+    with ApiClient(base_url, timeout_s=30) as api:
+        try:
+            api.get_event(DEMO_EVENT_ID)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            api.create_event(operator_token, demo_event_body())
         players = []
         for name in DEMO_PLAYERS:
-            _player(http, ops, name, passwords[name])
+            _player(api, operator_token, name, passwords[name])
             players.append((name, passwords[name]))
     return DemoCredentials(DEMO_EVENT_ID, players, operator_token, publisher_token)
 
 
-def _player(http: httpx.Client, ops: dict[str, str], name: str, password: str) -> None:
+def _player(api: ApiClient, operator_token: str, name: str, password: str) -> None:
     """Register a verified, funded demo player (already there after an earlier `up`)."""
-    created = http.post("/v1/accounts", json={
-        "username": name, "password": password, "jurisdiction": "GB",
-        "date_of_birth": "1990-01-01"})
-    if created.status_code == 409:
-        return
-    account_id = _ok(created)["account_id"]
-    _ok(http.post(f"/v1/ops/accounts/{account_id}/kyc",
-                  json={"status": "verified", "reason": "demo account"}, headers=ops))
-    _ok(http.post(f"/v1/ops/accounts/{account_id}/media-tier", json={"tier": "webrtc"},
-                  headers=ops))
-    token = _ok(http.post("/v1/sessions", json={"username": name, "password": password}))
-    _ok(http.post("/v1/wallet/deposits", json={"amount": DEMO_FUNDS, "method": "debit_card"},
-                  headers={"Authorization": f"Bearer {token['token']}",
-                           "Idempotency-Key": f"demo-funds-{name}"}))
+    try:
+        account_id = api.register(name, password, jurisdiction="GB",
+                                  date_of_birth="1990-01-01")["account_id"]
+    except ApiError as exc:
+        if exc.status == 409:
+            return
+        raise
+    api.decide_kyc(operator_token, account_id, status="verified", reason="demo account")
+    api.set_media_tier(operator_token, account_id, "webrtc")
+    token = api.login(name, password)["token"]
+    api.deposit(token, DEMO_FUNDS, method="debit_card", key=f"demo-funds-{name}")
 
 
 class DemoPublisher:
@@ -146,21 +137,19 @@ class DemoMatch:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
-        from actors.ladder import ticks_away
+        from domain.ladder import ticks_away
 
         rng = secrets.SystemRandom()
-        headers = {"Authorization": f"Bearer {self.token}"}
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=10) as http:
+        async with AsyncApiClient(self.base_url, timeout_s=10) as api:
             while True:
                 await asyncio.sleep(self.interval_s)
                 try:
-                    event = (await http.get(f"/v1/events/{DEMO_EVENT_ID}")).json()
+                    event = await api.get_event(DEMO_EVENT_ID)
                     market = rng.choice(event["markets"])
                     sel = rng.choice(market["selections"])
                     price = ticks_away(Decimal(sel["price"]), rng.choice((-1, 1)))
-                    await http.post(f"/v1/ops/events/{DEMO_EVENT_ID}/odds", headers=headers,
-                                    json={"market_id": market["market_id"],
-                                          "prices": {sel["selection_id"]: str(price)}})
+                    await api.set_odds(self.token, DEMO_EVENT_ID, market["market_id"],
+                                       {sel["selection_id"]: str(price)})
                 except Exception as exc:
                     log.warning("demo match: %s", exc)
 

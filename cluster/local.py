@@ -118,29 +118,6 @@ def start_redis(settings: Settings) -> tuple[str, int | None, bool]:
     return server.url, server.process.pid, True
 
 
-def free_port_block(size: int, low: int = 32000, high: int = 60000) -> int:
-    """The first port of ``size`` consecutive free loopback ports in [low, high)."""
-    import random
-    import socket
-
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(low, high - size)
-        socks = []
-        try:
-            for port in range(base, base + size):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError(f"no {size} consecutive free ports in [{low}, {high})")
-
-
 def serve_port_env(block: int = 32) -> dict[str, str]:
     """Ports Serve would otherwise take from fixed, machine-wide ranges.
 
@@ -150,7 +127,7 @@ def serve_port_env(block: int = 32) -> dict[str, str]:
     and metrics listeners default to 8404 and 9101, Serve's fallback proxy to 8500/9500.
     Each home gets its own.
     """
-    http, grpc = free_port_block(block), free_port_block(block)
+    http, grpc = free_port(block=block), free_port(block=block)
     return {
         "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(http),
         "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(http + block - 1),
@@ -218,7 +195,7 @@ def session_of_gcs(port: int) -> str:
     Never guessed from ``/tmp/ray/session_latest``: that is whichever Ray on the machine
     started last, and stopping it would stop someone else's platform.
     """
-    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+    for pid in all_pids():
         line = cmdline(pid)
         if "gcs_server" in line and f"--gcs_server_port={port} " in line + " ":
             found = re.search(r"--session-name=(session_[0-9_-]+)", line)
@@ -227,15 +204,26 @@ def session_of_gcs(port: int) -> str:
     return ""
 
 
-def stop_ray(session: str) -> int:
-    """Stop every process of this home's Ray: by session name, and by OS session id."""
+def stop_ray(session: str, rounds: int = 3) -> int:
+    """Stop every process of this home's Ray: by session name, and by OS session id.
+
+    Looked for again after each round: a raylet that is being stopped can still start a
+    worker after the first look, and that worker would outlive it.
+    """
     if not session:
         return 0
-    pids = session_pids(session)
-    sids = {os_session(p) for p in pids if "gcs_server" in cmdline(p)}
-    pids |= {p for p in all_pids() if os_session(p) in sids - {None, os.getsid(0)}}
-    terminate(pids)
-    return len(pids)
+    stopped: set[int] = set()
+    sids: set[int | None] = set()
+    for _ in range(rounds):
+        pids = session_pids(session)
+        sids |= {os_session(p) for p in pids if "gcs_server" in cmdline(p)}
+        pids |= {p for p in all_pids() if os_session(p) in sids - {None, os.getsid(0)}}
+        pids = {p for p in pids if alive(p)}
+        if not pids:
+            break
+        terminate(pids)
+        stopped |= pids
+    return len(stopped)
 
 
 def stop_redis(state: RunState) -> None:

@@ -20,7 +20,6 @@ import json
 import multiprocessing as mp
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,6 +27,9 @@ import uuid
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from cluster import processes
+from storage.embedded import free_port
 
 RESULTS = Path(__file__).parent / "results" / "media.json"
 
@@ -55,8 +57,7 @@ def _sfu_process(conn: Connection) -> None:
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return processes.cpu_seconds(pid) or 0.0
 
 
 async def _measure(viewers: int, seconds: float) -> dict[str, Any]:
@@ -345,11 +346,7 @@ def _janus_version(janus: str) -> str:
 
 
 def _free_port(kind: str) -> int:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
-    with sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_port(udp=kind == "udp")
 
 
 def _pin_pid(pid: int, core: int) -> None:

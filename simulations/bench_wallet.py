@@ -8,7 +8,7 @@ accounts, then measures with ``--concurrency`` asyncio clients:
 - for context, the same trivial script one call per round trip (how the wallet is called);
 - the allocator: all of it against a server on the jemalloc `inplay up` preloads (the headline
   numbers) and against one on the binary's own glibc malloc, with the server's CPU per
-  reserve+commit pair (``/proc``) and its RSS at the end;
+  reserve+commit pair and its RSS at the end;
 
 medians of ``--runs`` runs, printed and saved to ``simulations/results/wallet.json``.
 ``--quick`` keeps the whole run well under a minute.
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import platform
 import secrets
 import statistics
@@ -33,6 +32,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from cluster import processes
 from domain.clock import ManualClock
 from domain.identity import PasswordHasher, ScryptParams
 from storage.accounts import Accounts
@@ -94,15 +94,11 @@ async def _raw_run(client: aioredis.Redis, sha: str, concurrency: int, depth: in
 
 def _cpu_s(pid: int) -> float:
     """CPU seconds (user + system) the process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return processes.cpu_seconds(pid) or 0.0
 
 
 def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return (processes.rss_bytes(pid) or 0) / 2**20
 
 
 async def bench(args: argparse.Namespace, url: str, server_pid: int) -> dict[str, Any]:

@@ -13,9 +13,10 @@ Two generators drive the same ``Target`` (method, path, rotating bodies and bear
   pool or the server is not hidden (no coordinated omission); how late the generator itself
   dispatched is reported separately.
 
-``CpuMeter`` reads ``/proc`` before and after a window and splits CPU time by process, keeping
-only the processes whose environment carries a marker variable (everything this benchmark
-started, Ray workers included), and reports the rest of the machine as "other".
+``CpuMeter`` reads each process's CPU times (psutil) before and after a window and splits CPU
+time by process, keeping only the processes whose environment carries a marker variable
+(everything this benchmark started, Ray workers included), and reports the rest of the machine
+as "other".
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any, Literal
 
 import orjson
+import psutil
+
+from cluster.processes import label, marked_pids
 
 MARKER_ENV = "INPLAY_BENCH_TAG"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -554,52 +556,12 @@ def run_python(target: Target, duration_s: float, *, processes: int = 2,
 # CPU by process
 
 
-def _label(pid: int) -> str:
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return "?"
-    args = [a.decode(errors="replace") for a in argv if a]
-    if not args:
-        return "?"
-    first = args[0]
-    if first.startswith("ray::"):
-        name = first.split()[0]
-        head, _, rest = name.partition("::")
-        return f"{head}::{rest.split('.')[0]}"
-    base = os.path.basename(first.split()[0])
-    if base.startswith("python"):
-        rest_args = [a for a in args[1:] if not a.startswith("-")]
-        if "-m" in args[1:]:
-            i = args.index("-m")
-            return f"python -m {args[i + 1]}" if i + 1 < len(args) else base
-        if rest_args:
-            return f"python {os.path.basename(rest_args[0])}"
-    return base
-
-
-def _proc_ticks(pid: int) -> tuple[int, int] | None:
-    """(utime+stime incl. reaped children's not counted, starttime) in clock ticks."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(")") + 2:].split()
-    return int(fields[11]) + int(fields[12]), int(fields[19])
-
-
-def _is_marked(pid: int, marker: bytes) -> bool:
-    try:
-        return marker in Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return False
-
-
-def _machine_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine from /proc/stat."""
-    parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = parts[3] + (parts[4] if len(parts) > 4 else 0)
-    total = sum(parts[:8])
+def _machine_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine, all cores."""
+    times = psutil.cpu_times()
+    # guest time is part of user time already; iowait is idle time
+    total = sum(v for k, v in times._asdict().items() if k not in ("guest", "guest_nice"))
+    idle = times.idle + getattr(times, "iowait", 0.0)
     return total - idle, total
 
 
@@ -607,57 +569,58 @@ class CpuMeter:
     """CPU seconds per process (grouped by label) of marked processes over a window."""
 
     def __init__(self, tag: str, extra_pids: frozenset[int] = frozenset()) -> None:
-        self.marker = f"{MARKER_ENV}={tag}\0".encode()
+        self.tag = tag
         # processes that are ours but hide their environment (valkey/redis reuse that memory
         # for their process title)
         self.extra_pids = extra_pids
-        self._start: dict[int, tuple[int, int]] = {}
-        self._machine0 = (0, 0)
+        self._start: dict[int, tuple[float, float]] = {}
+        self._machine0 = (0.0, 0.0)
         self._t0 = 0.0
 
-    def _snapshot(self) -> dict[int, tuple[int, int]]:
-        out: dict[int, tuple[int, int]] = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
+    def _snapshot(self) -> dict[int, tuple[float, float]]:
+        """pid → (user + system CPU seconds, start time) of every process we meter."""
+        out: dict[int, tuple[float, float]] = {}
+        for pid in marked_pids(MARKER_ENV, self.tag) | self.extra_pids:
+            try:
+                proc = psutil.Process(pid)
+                times = proc.cpu_times()
+                out[pid] = (times.user + times.system, proc.create_time())
+            except (psutil.Error, OSError):
                 continue
-            pid = int(entry)
-            if pid not in self.extra_pids and not _is_marked(pid, self.marker):
-                continue
-            ticks = _proc_ticks(pid)
-            if ticks is not None:
-                out[pid] = ticks
         return out
 
     def start(self) -> None:
         self._start = self._snapshot()
-        self._machine0 = _machine_ticks()
+        self._machine0 = _machine_seconds()
         self._t0 = time.perf_counter()
 
     def stop(self) -> dict[str, Any]:
         """Cores used per label, by all marked processes, and by the rest of the machine."""
         end = self._snapshot()
-        busy1, total1 = _machine_ticks()
+        busy1, total1 = _machine_seconds()
         wall = time.perf_counter() - self._t0
-        by_label: Counter[str] = Counter()
-        by_pid: Counter[int] = Counter()
+        by_label: dict[str, float] = {}
+        by_pid: dict[int, float] = {}
         labels: dict[int, str] = {}
-        for pid, (ticks, started) in end.items():
+        for pid, (cpu_s, started) in end.items():
             before = self._start.get(pid)
-            base = before[0] if before and before[1] == started else 0
-            labels[pid] = _label(pid)
-            by_label[labels[pid]] += ticks - base
-            by_pid[pid] += ticks - base
+            base = before[0] if before and before[1] == started else 0.0
+            labels[pid] = label(pid)
+            by_label[labels[pid]] = by_label.get(labels[pid], 0.0) + cpu_s - base
+            by_pid[pid] = cpu_s - base
         ncpu = os.cpu_count() or 1
-        busy = (busy1 - self._machine0[0]) / max(1, total1 - self._machine0[1]) * ncpu
-        mine = sum(by_label.values()) / CLK_TCK / wall if wall else 0.0
+        busy = (busy1 - self._machine0[0]) / max(1e-9, total1 - self._machine0[1]) * ncpu
+        mine = sum(by_label.values()) / wall if wall else 0.0
         return {
             "wall_s": round(wall, 2),
             "machine_cores": ncpu,
             "machine_busy_cores": round(busy, 2),
             "benchmark_cores": round(mine, 2),
             "other_cores": round(max(0.0, busy - mine), 2),
-            "by_process_cores": {k: round(v / CLK_TCK / wall, 3)
-                                 for k, v in by_label.most_common() if v > 0},
-            "top_pids": [(pid, labels[pid], round(v / CLK_TCK / wall, 3))
-                         for pid, v in by_pid.most_common(8) if v > 0],
+            "by_process_cores": {k: round(v / wall, 3)
+                                 for k, v in sorted(by_label.items(), key=lambda kv: -kv[1])
+                                 if v > 0},
+            "top_pids": [(pid, labels[pid], round(v / wall, 3))
+                         for pid, v in sorted(by_pid.items(), key=lambda kv: -kv[1])[:8]
+                         if v > 0],
         }

@@ -1,55 +1,37 @@
 """The running platform, started once per test session exactly as a newcomer starts it.
 
-``inplay up --demo --detach`` in a fresh ``INPLAY_HOME`` on free ports (never 6379/8000), an
-operator token from ``inplay token create`` (its last line), and ``inplay down`` at the end.
+``inplay up --demo --detach`` in a fresh ``INPLAY_HOME`` and ``HOME`` on free ports (never
+6379/8000), an operator token from ``inplay token create`` (its last line), and ``inplay
+down`` at the end, by ``cluster.harness.LocalPlatform``. Interrupting the run (Ctrl-C,
+SIGTERM) stops the platform too, and a platform an earlier run could not stop (SIGKILL) is
+stopped before this one starts. The home is kept (its logs) when a test failed.
 Tests reach it only over HTTP, except the chaos tests, which also read Redis directly to
 check the journal and the ledger, and kill processes of this platform's Ray session.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
+import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.support.platform import CREDENTIALS, INPLAY, Platform, free_port, wait_healthy
+from tests.support.platform import Platform
 
 
 @pytest.fixture(scope="session")
-def platform() -> Iterator[Platform]:
+def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
     """`inplay up --demo --detach` in a temp home on free ports; `inplay down` afterwards."""
-    assert INPLAY.exists(), f"{INPLAY} missing: pip install -e . first"
-    home = Path(tempfile.mkdtemp(prefix="inplay-e2e-home-"))
-    # a user who never ran Ray: no ~/.ray/auth_token to lean on (Ray 2.60 refuses to start in
-    # token mode without one, so `inplay up` must bring its own)
-    user_home = Path(tempfile.mkdtemp(prefix="inplay-e2e-user-"))
-    env = {**os.environ, "HOME": str(user_home), "INPLAY_HOME": str(home),
-           "INPLAY_HTTP_PORT": str(free_port()),
-           "INPLAY_RAY_PORT": str(free_port()),
-           "INPLAY_RAY_DASHBOARD_PORT": str(free_port()),
-           # sagas left half done by the chaos tests are finished within seconds
-           "INPLAY_SAGA_STALE_S": "3", "INPLAY_SWEEP_INTERVAL_S": "0.5"}
-    env.pop("REDIS_URL", None)  # the platform's own embedded store, not the developer's
-    for var in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE", "RAY_ADDRESS"):
-        env.pop(var, None)
-    up = subprocess.run([str(INPLAY), "up", "--demo", "--detach"], env=env, cwd=home,
-                        capture_output=True, text=True, timeout=420)
+    running = Platform(demo=True, name="e2e", operator_name="e2e-ops", env={
+        # sagas left half done by the chaos tests are finished within seconds
+        "INPLAY_SAGA_STALE_S": "3", "INPLAY_SWEEP_INTERVAL_S": "0.5"}).start()
     try:
-        assert up.returncode == 0, f"inplay up failed ({up.returncode}):\n{up.stdout}\n{up.stderr}"
-        found = CREDENTIALS.search(up.stdout) or CREDENTIALS.search(up.stderr)
-        assert found, f"inplay up printed no 'player: <user> / <password>' line:\n{up.stdout}"
-        url = f"http://127.0.0.1:{env['INPLAY_HTTP_PORT']}"
-        wait_healthy(url, 120)
-        token = subprocess.run([str(INPLAY), "token", "create", "--role", "operator", "e2e-ops"],
-                               env=env, cwd=home, capture_output=True, text=True, timeout=60)
-        assert token.returncode == 0, token.stderr
-        operator_token = token.stdout.strip().splitlines()[-1]
-        yield Platform(url, found.group(1), found.group(2), env, home, operator_token)
+        assert running.operator_token
+        yield running
     finally:
-        down = subprocess.run([str(INPLAY), "down"], env=env, cwd=home, capture_output=True,
-                              text=True, timeout=180)
-        assert down.returncode == 0, f"inplay down failed:\n{down.stdout}\n{down.stderr}"
+        failed = request.session.testsfailed > 0
+        report = running.stop(keep_home=failed)
+        if failed:
+            print(f"\ninplay home kept: {running.home}", file=sys.stderr)
+        assert report.down_returncode == 0, f"inplay down failed:\n{report.down_output}"
+        assert not report.leftovers, f"inplay down left processes running: {report.leftovers}"
