@@ -16,7 +16,7 @@ import ipaddress
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import psutil
@@ -91,6 +91,19 @@ def session_pids(marker: str) -> set[int]:
     return descendants(roots) - {me}
 
 
+def _others_where(test: Callable[[psutil.Process], bool]) -> set[int]:
+    """Processes (not this one) for which ``test`` holds; those gone or hidden are skipped."""
+    me = os.getpid()
+    found = set()
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != me and test(proc):
+                found.add(proc.pid)
+        except _GONE:
+            continue
+    return found
+
+
 def marked_pids(name: str, value: str) -> set[int]:
     """Processes (not this one) whose environment has ``name=value``.
 
@@ -98,17 +111,7 @@ def marked_pids(name: str, value: str) -> set[int]:
     workers included: this finds a whole launch, even the parts orphaned to init. Processes
     that rewrite their environment block for their title (valkey-server) hide it.
     """
-    me = os.getpid()
-    found = set()
-    for proc in psutil.process_iter():
-        if proc.pid == me:
-            continue
-        try:
-            if proc.environ().get(name) == value:
-                found.add(proc.pid)
-        except _GONE:
-            continue
-    return found
+    return _others_where(lambda proc: proc.environ().get(name) == value)
 
 
 def cwd_pids(directory: Path) -> set[int]:
@@ -118,18 +121,12 @@ def cwd_pids(directory: Path) -> set[int]:
     embedded store of a home is found when nothing else points at it.
     """
     root = os.path.realpath(directory)
-    me = os.getpid()
-    found = set()
-    for proc in psutil.process_iter():
-        if proc.pid == me:
-            continue
-        try:
-            cwd = proc.cwd()
-        except _GONE:
-            continue
-        if cwd and (cwd == root or cwd.startswith(root + os.sep)):
-            found.add(proc.pid)
-    return found
+
+    def inside(proc: psutil.Process) -> bool:
+        cwd = proc.cwd()
+        return bool(cwd) and (cwd == root or cwd.startswith(root + os.sep))
+
+    return _others_where(inside)
 
 
 def terminate(pids: set[int], grace_s: float = 10.0) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -50,7 +51,7 @@ def test_a_preloaded_server_keeps_what_it_confirmed_across_kill_9(own_redis: Emb
     own_redis.kill()
     own_redis.restart()
     client = redis.Redis.from_url(own_redis.url)
-    assert int(client.hget("acct", "cents") or 0) == sum(range(200))
+    assert int(cast(bytes | None, client.hget("acct", "cents")) or 0) == sum(range(200))
     client.close()
 
 

@@ -176,7 +176,7 @@ def test_a_fenced_zombie_cannot_write(redis_url: str, event_id: str) -> None:
     zombie = new_actor(redis_url, event_id)
     assert place(zombie, [bet("z1")])[0]["status"] == "accepted"
     # a successor for the same event starts (as after a partition): it takes a new epoch
-    successor = ray.remote(EventActor).options(num_cpus=0).remote(
+    successor: Any = ray.remote(EventActor).options(num_cpus=0).remote(
         event_id, ActorConfig(redis_url=redis_url))
     assert ray.get(successor.stats.remote())["epoch"] == 2
     with pytest.raises(Exception, match="replaced"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, cast
 
 import pytest
 import redis
@@ -92,7 +93,7 @@ async def test_snapshot_bounds_recovery_and_tampering_is_detected(redis_url: str
     assert len(full.entries) == 58 and full.hash == found.hash
     # rewrite the stream with one payload altered (its stored hash kept): detected
     key = EventKeys("j3").journal
-    rows = sync.xrange(key)
+    rows = cast(list[tuple[bytes, dict[Any, Any]]], sync.xrange(key))
     sync.delete(key)
     for entry_id, fields in rows:
         if entry_id == b"55-0":

@@ -79,7 +79,7 @@ async def _write(client: aioredis.Redis, facts: AccountFacts, available: int,
             fields[f"{name.value}:next_at"] = str(state.pending_at_ms)
     if fields:
         await client.hset(acct_key(account, "limits"), mapping=fields)  # type: ignore[misc]
-    await client.hset(acct_key(account, "bal"), "player:available", available)  # type: ignore[misc]
+    await client.hset(acct_key(account, "bal"), "player:available", str(available))  # type: ignore[misc]
     for key, rows in (("loss", losses), ("deposits", deposits)):
         for i, (age, cents) in enumerate(rows):
             await client.zadd(acct_key(account, key), {f"+|old{i}|{cents}": NOW_MS - age})

@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import ray
@@ -250,16 +250,17 @@ async def test_kill_9_of_the_settlement_actor_and_of_redis_pays_every_bet_once(
         client = redis.Redis.from_url(own_redis.url)
         moved: dict[str, int] = {}
         for account in population.players:
-            for op, cents in client.hgetall(acct_key(account, "settled_ops")).items():
+            ops = cast(dict[bytes, bytes], client.hgetall(acct_key(account, "settled_ops")))
+            for op, cents in ops.items():
                 moved[op.decode()] = int(cents)
         winners = {b.terms.bet_id: b for b in population.accepted
                    if b.terms.selection_id in result.winners}
         assert {op.split(":")[1] for op in moved} == set(winners)
         assert len(moved) == len(winners)  # one op per bet: nothing paid twice
-        for op, cents in moved.items():
-            bet = winners[op.split(":")[1]]
+        for op_id, paid in moved.items():
+            bet = winners[op_id.split(":")[1]]
             due = settle(bet.terms.stake, bet.price, bet.terms.selection_id, result).payout
-            assert D(cents) / 100 == due, op
+            assert D(paid) / 100 == due, op_id
     finally:
         settling.close()
 

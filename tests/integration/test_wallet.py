@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis.asyncio as aioredis
@@ -85,7 +85,10 @@ async def new_player(accounts: Accounts, jurisdiction: str = "GB", verified: boo
     return account.account_id
 
 
-async def expect(error: type[WalletError], call: Awaitable[Any]) -> WalletError:
+E = TypeVar("E", bound=Exception)
+
+
+async def expect(error: type[E], call: Awaitable[Any]) -> E:
     with pytest.raises(error) as info:
         await call
     return info.value
@@ -705,7 +708,7 @@ async def test_reserving_bets_takes_a_rate_token_and_records_the_event_atomicall
     limited = first[-1]
     assert isinstance(limited, RateLimited) and limited.facts["retry_after_s"] > 0
     # reserved bets are traced to their event and listed by time; refused ones are not
-    refs = await wallet.redis.hgetall(f"{{acct:{acct}}}:betref")
+    refs = await wallet.redis.hgetall(f"{{acct:{acct}}}:betref")  # type: ignore[misc]
     assert {k.decode(): v.decode() for k, v in refs.items()} == {
         f"p{i}": "ev-1" for i in range(burst)}
     assert await wallet.redis.zcard(f"{{acct:{acct}}}:bets") == burst
@@ -721,4 +724,4 @@ async def test_reserving_bets_takes_a_rate_token_and_records_the_event_atomicall
     poor = await wallet.reserve_many([(broke, "q1", Decimal("5"), "sport_prematch")],
                                      bets_for_event="ev-1")
     assert isinstance(poor[0], InsufficientFunds)
-    assert await wallet.redis.hlen(f"{{acct:{broke}}}:betref") == 0
+    assert await wallet.redis.hlen(f"{{acct:{broke}}}:betref") == 0  # type: ignore[misc]

@@ -11,8 +11,10 @@ from domain.codec import decode
 from domain.events import (
     BetAbandoned,
     BetAccepted,
+    BetCashedOut,
     BetHeld,
     BetRejected,
+    BetTerms,
     BookEvent,
     EventCreated,
     OddsPolicy,
@@ -68,11 +70,14 @@ def record(decision: BetDecision) -> dict[str, Any]:
     if isinstance(decision, BetAbandoned):
         return {"bet_id": decision.bet_id, "status": "rejected", "code": "UNAVAILABLE",
                 "extra": {}}
-    out: dict[str, Any] = {"bet_id": decision.terms.bet_id, "stake": money(decision.terms.stake),
-                           "placed_at": decision.terms.placed_at}
+    assert not isinstance(decision, BetCashedOut), "a bet decision, not a cash-out"
+    terms = decision.terms
+    assert isinstance(terms, BetTerms)
+    out: dict[str, Any] = {"bet_id": terms.bet_id, "stake": money(terms.stake),
+                           "placed_at": terms.placed_at}
     if isinstance(decision, BetAccepted):
         out.update(status="accepted", price=format_price(decision.price),
-                   potential_payout=money(decision.terms.stake * decision.price),
+                   potential_payout=money(terms.stake * decision.price),
                    version=decision.version, accepted_at=decision.at)
     elif isinstance(decision, BetHeld):
         out.update(status="pending", accept_after=decision.accept_after,

@@ -150,7 +150,7 @@ class BookMachine(RuleBasedStateMachine):
     @invariant()
     def at_most_one_bet_per_key(self) -> None:
         decided = Counter(
-            e.terms.bet_id for e in self.journal if type(e).__name__ in ("BetAccepted",)
+            e.terms.bet_id for e in self.journal if isinstance(e, BetAccepted)
         )
         assert all(n == 1 for n in decided.values())
 
