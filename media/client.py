@@ -22,6 +22,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from media import aiortc_adapter as adapter
+from media.qos import plausible_capture
 from media.rtp import CaptureStamp, capture_from_rtp_payload
 from media.synthetic import SyntheticVideoTrack, read_pixel_stamp
 
@@ -91,6 +92,7 @@ class WhepViewer:
         self.frames: list[FrameArrival] = []
         self.packets = 0
         self.reconnects = 0
+        self.corrupt_frames = 0  # decoded pictures whose stamp could not be read
         self.pc: RTCPeerConnection | None = None
         self._clock = clock
         self._payloads: list[bytes] = []
@@ -152,7 +154,12 @@ class WhepViewer:
         except av.FFmpegError:
             return None
         stamps = [read_pixel_stamp(f.to_ndarray(format="gray")) for f in frames]
-        return stamps[-1] if stamps else None
+        if not stamps:
+            return None
+        if not plausible_capture(self._clock(), stamps[-1].capture_time):
+            self.corrupt_frames += 1
+            return None
+        return stamps[-1]
 
     async def close(self) -> None:
         """Disconnect and stop reconnecting."""

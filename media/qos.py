@@ -61,6 +61,15 @@ def latency_summary(latencies_s: Sequence[float]) -> tuple[float | None, float |
     return percentile(ms, 50), percentile(ms, 95)
 
 
+def plausible_capture(now: float, capture_time: float, window_s: float = 60.0) -> bool:
+    """A capture stamp read back from a picture is one of the last ``window_s`` seconds.
+
+    A picture the decoder concealed after a loss can carry garbage where the stamp was; such
+    a stamp is not a latency sample.
+    """
+    return 0.0 <= now - capture_time <= window_s
+
+
 def bet_delay_is_safe(bet_delay_s: float, fastest_tier_p95_ms: float | None) -> bool:
     """The in-play bet delay must exceed what the fastest viewer sees (else courtsiding)."""
     return fastest_tier_p95_ms is None or bet_delay_s * 1000 > fastest_tier_p95_ms

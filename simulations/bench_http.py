@@ -1,8 +1,9 @@
 """HTTP benchmark: durable bets/s on one hot event, next to the HTTP ceiling and naive Serve.
 
-Run from the repo root (``--quick`` finishes in under 3 minutes, the default in under 10):
+Run from the repo root (``--quick``: one run in under 3 minutes; the default: three full
+runs, about 4 minutes each, and the median of each figure over them):
 
-    .venv/bin/python -m simulations.bench_http [--quick] [--profile] [--sections 1,2,3]
+    .venv/bin/python -m simulations.bench_http [--quick] [--runs N] [--profile] [--sections 1,2,3]
         [--wait-quiet SECONDS] [--platform-env INPLAY_API_REPLICAS=2] [--no-demo]
         [--keep-home] [--results PATH]
 
@@ -41,7 +42,8 @@ each process the benchmark started (Ray workers, HAProxy, Redis, ...) read with 
 CPU milliseconds per successful request — and what other work on the machine used meanwhile.
 ``--profile`` samples the busiest processes of the real path with py-spy during an extra run.
 
-Prints a table and writes ``simulations/results/http.json`` (``--results`` elsewhere). The
+Prints a table per run (and the medians) and writes ``simulations/results/http.json``
+(``--results`` elsewhere: one run's results, or ``{"medians", "runs"}``). The
 sections live in ``simulations/httpbench/``.
 """
 
@@ -64,7 +66,7 @@ from simulations.httpbench.baselines import section_hello, section_naive
 from simulations.httpbench.measure import Loadgen, background_load, cpu_model, timed
 from simulations.httpbench.plan import FULL, QUICK, RESULTS, ROOT, Plan, log
 from simulations.httpbench.real import cli_ready, section_real
-from simulations.httpbench.report import print_report, summarize
+from simulations.httpbench.report import medians, print_medians, print_report, summarize
 from simulations.loadgen import MARKER_ENV
 
 
@@ -91,10 +93,36 @@ def main() -> None:
                         help="keep section 3's INPLAY_HOME (logs) after inplay down")
     parser.add_argument("--results", type=Path, default=RESULTS, metavar="PATH",
                         help=f"where to write the results (default {RESULTS.relative_to(ROOT)})")
+    parser.add_argument("--runs", type=int, default=None, metavar="N",
+                        help="repeat the whole benchmark N times and report medians "
+                             "(default 3, or 1 with --quick)")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     if args.accounts:
         plan = Plan(**{**plan.__dict__, "accounts": args.accounts})
+    runs = args.runs or (1 if args.quick else 3)
+    if runs == 1:
+        results = one_run(args, plan)
+        write(args.results, results)
+        print_report(results, args.results)
+        return
+    every: list[dict[str, Any]] = []
+    for n in range(runs):
+        log(f"run {n + 1} of {runs}")
+        every.append(one_run(args, plan))
+        print_report(every[-1], args.results)
+        table = medians(every)
+        write(args.results, {"medians": table, "runs": every})  # kept after each run
+    print_medians(table, args.results)
+
+
+def write(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+
+
+def one_run(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
+    """Every section asked for, once: the results of one run."""
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
     platform_env = dict(kv.split("=", 1) for kv in args.platform_env if "=" in kv)
     tag = secrets.token_hex(3)
@@ -137,10 +165,8 @@ def main() -> None:
     finally:
         results["summary"] = summarize(results)
         results["meta"]["total_s"] = round(time.perf_counter() - t_start, 1)
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
         shutil.rmtree(workdir, ignore_errors=True)
-    print_report(results, args.results)
+    return results
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ name in ``storage/scripts.py``.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -142,10 +143,19 @@ def _enum(kind: type[PaymentMethod] | type[Product], value: str) -> str:
         raise ValidationFailed(f"unknown {kind.__name__}: {value!r}") from exc
 
 
+@functools.lru_cache(maxsize=65_536)
+def _account_keys(account_id: str) -> tuple[tuple[str, str], ...]:
+    """The account's own keys among ``WALLET_KEYS`` (built once per account: every bet
+    runs two scripts with them)."""
+    return tuple((k, acct_key(account_id, k)) for k in WALLET_KEYS if k not in ("op", "aux"))
+
+
 def wallet_keys(account_id: str, op_key: str, aux_key: str = "aux") -> dict[str, str]:
     """The keys every wallet script gets (``WALLET_KEYS``), for one account and operation."""
-    names = {"op": op_key, "aux": aux_key}
-    return {k: acct_key(account_id, names.get(k, k)) for k in WALLET_KEYS}
+    keys = dict(_account_keys(account_id))
+    keys["op"] = acct_key(account_id, op_key)
+    keys["aux"] = acct_key(account_id, aux_key)
+    return keys
 
 
 _DEPOSIT, _WITHDRAW, _REVIEW = SCRIPTS["deposit"], SCRIPTS["withdraw"], SCRIPTS["review"]

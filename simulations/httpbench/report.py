@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,53 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                                        "accepted_per_s": open_run["ok_per_s"]}
     summary["aims"] = aims
     return summary
+
+
+def _best_closed(results: dict[str, Any]) -> dict[str, Any] | None:
+    closed = results.get("real", {}).get("closed")
+    return max(closed, key=lambda r: r["ok_per_s"]) if closed else None
+
+
+def key_figures(results: dict[str, Any]) -> dict[str, float]:
+    """The figures docs/PERFORMANCE.md quotes, from one run (those the run measured)."""
+    real = results.get("real", {})
+    summary = results.get("summary", {})
+    best = _best_closed(results)
+    best = best or {}
+    figures: dict[str, Any] = {
+        "accepted_bets_per_s": best.get("ok_per_s"),
+        "p99_ms_at_best": best.get("latency_ms", {}).get("p99"),
+        "cpu_ms_per_bet": best.get("cpu", {}).get("ms_per_ok_total"),
+        "hello_per_s": results.get("hello", {}).get("run", {}).get("ok_per_s"),
+        "serve_hello_per_s": real.get("serve_hello", {}).get("ok_per_s"),
+        "real_over_hello": summary.get("real_over_hello"),
+        "serve_hello_over_hello": summary.get("serve_hello_over_hello"),
+        "real_over_serve_hello": summary.get("real_over_serve_hello"),
+        "real_over_naive": summary.get("real_over_naive"),
+        "p99_ms_at_1000_per_s": real.get("open_loop", {}).get("latency_ms", {}).get("p99"),
+        "p99_ms_at_half_capacity": (real.get("open_loop_half_capacity") or {})
+        .get("latency_ms", {}).get("p99"),
+    }
+    return {k: float(v) for k, v in figures.items() if v is not None}
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per figure: the median over the runs that measured it, and every run's value."""
+    each = [key_figures(r) for r in runs]
+    names = sorted({k for figures in each for k in figures})
+    return {name: {"median": round(statistics.median(values), 3), "runs": values}
+            for name in names
+            if (values := [f[name] for f in each if name in f])}
+
+
+def print_medians(table: dict[str, dict[str, Any]], saved_to: Path) -> None:
+    print()
+    print(f"medians of {max(len(v['runs']) for v in table.values())} runs "
+          "(each run's table is above):")
+    for name, row in table.items():
+        runs = ", ".join(f"{v:,.3g}" if v < 100 else f"{v:,.0f}" for v in row["runs"])
+        print(f"  {name:<26} {row['median']:>10,.3f}   ({runs})")
+    print(f"\nsaved {saved_to.relative_to(ROOT) if saved_to.is_relative_to(ROOT) else saved_to}")
 
 
 def print_report(results: dict[str, Any], saved_to: Path = RESULTS) -> None:

@@ -7,6 +7,7 @@ from media.qos import (
     SlidingWindowViewers,
     bet_delay_is_safe,
     fastest_tier_latency_ms,
+    plausible_capture,
     summarize_reports,
 )
 
@@ -42,3 +43,12 @@ def test_fastest_tier_latency_adds_half_the_rtt_to_the_egress_p95() -> None:
     latency = fastest_tier_latency_ms(egress, None)
     assert latency == 10.0
     assert bet_delay_is_safe(5.0, latency) and not bet_delay_is_safe(0.005, latency)
+
+
+def test_a_stamp_read_from_a_concealed_picture_is_not_a_latency() -> None:
+    now = 1_800_000_000.0
+    assert plausible_capture(now, now - 0.040)
+    assert plausible_capture(now, now)
+    assert not plausible_capture(now, now + 5.0)  # from the future
+    assert not plausible_capture(now, now - 3_600.0)  # an hour old: garbage bits
+    assert not plausible_capture(now, 562_949_953.0)  # a stamp seen in a bench run
