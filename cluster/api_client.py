@@ -1,4 +1,4 @@
-"""A small typed client of the inplay HTTP API (``../shared/API.md``), sync and async.
+"""A small typed client of the inplay HTTP API (``docs/API.md``), sync and async.
 
 Used by the demo seeding, the benchmarks and the tests. Each call says which statuses it
 expects; any other answer raises ``ApiError`` carrying the status and, for RFC 9457
@@ -216,6 +216,44 @@ class Calls:
     def health() -> Call:
         return Call("GET", "/healthz")
 
+    @staticmethod
+    def statement(token: str, month: str) -> Call:
+        return Call("GET", "/v1/statements", token=token, params={"month": month})
+
+    @staticmethod
+    def cashout_quote(token: str, bet_id: str) -> Call:
+        return Call("POST", f"/v1/bets/{bet_id}/cashout/quote", token=token)
+
+    @staticmethod
+    def cash_out(token: str, bet_id: str, body: Mapping[str, Any], key: str | None) -> Call:
+        return Call("POST", f"/v1/bets/{bet_id}/cashout", dict(body), token=token,
+                    key=key or new_key(), expect=(201, 202))
+
+    @staticmethod
+    def post_result(token: str, event_id: str, market_id: str,
+                    result: Mapping[str, Any]) -> Call:
+        return Call("POST", f"/v1/ops/events/{event_id}/markets/{market_id}/result",
+                    dict(result), token=token, expect=(202,))
+
+    @staticmethod
+    def roll_back_result(token: str, event_id: str, market_id: str) -> Call:
+        return Call("POST", f"/v1/ops/events/{event_id}/markets/{market_id}/rollback",
+                    token=token, expect=(202,))
+
+    @staticmethod
+    def open_void_window(token: str, event_id: str, window: Mapping[str, Any]) -> Call:
+        return Call("POST", f"/v1/ops/events/{event_id}/void-window", dict(window),
+                    token=token, expect=(201,))
+
+    @staticmethod
+    def roll_back_void_window(token: str, event_id: str, window_id: str) -> Call:
+        return Call("POST", f"/v1/ops/events/{event_id}/void-window/{window_id}/rollback",
+                    token=token, expect=(202,))
+
+    @staticmethod
+    def settlement(token: str, event_id: str) -> Call:
+        return Call("GET", f"/v1/ops/events/{event_id}/settlement", token=token)
+
 
 def _client_options(timeout_s: float, connections: int) -> dict[str, Any]:
     return {"timeout": timeout_s,
@@ -299,6 +337,37 @@ class ApiClient:
     def health(self) -> dict[str, Any]:
         return cast(dict[str, Any], self.send(Calls.health()))
 
+    def statement(self, token: str, month: str) -> dict[str, Any]:
+        return cast(dict[str, Any], self.send(Calls.statement(token, month)))
+
+    def cashout_quote(self, token: str, bet_id: str) -> dict[str, Any]:
+        return cast(dict[str, Any], self.send(Calls.cashout_quote(token, bet_id)))
+
+    def cash_out(self, token: str, bet_id: str, body: Mapping[str, Any], *,
+                 key: str | None = None) -> dict[str, Any]:
+        return cast(dict[str, Any], self.send(Calls.cash_out(token, bet_id, body, key)))
+
+    def post_result(self, token: str, event_id: str, market_id: str,
+                    result: Mapping[str, Any]) -> dict[str, Any]:
+        return cast(dict[str, Any], self.send(Calls.post_result(token, event_id, market_id,
+                                                                result)))
+
+    def roll_back_result(self, token: str, event_id: str, market_id: str) -> dict[str, Any]:
+        return cast(dict[str, Any], self.send(Calls.roll_back_result(token, event_id,
+                                                                     market_id)))
+
+    def open_void_window(self, token: str, event_id: str,
+                         window: Mapping[str, Any]) -> dict[str, Any]:
+        return cast(dict[str, Any], self.send(Calls.open_void_window(token, event_id, window)))
+
+    def roll_back_void_window(self, token: str, event_id: str,
+                              window_id: str) -> dict[str, Any]:
+        return cast(dict[str, Any], self.send(Calls.roll_back_void_window(token, event_id,
+                                                                          window_id)))
+
+    def settlement(self, token: str, event_id: str) -> dict[str, Any]:
+        return cast(dict[str, Any], self.send(Calls.settlement(token, event_id)))
+
 
 class AsyncApiClient:
     """The asynchronous client (``httpx.AsyncClient``); an async context manager."""
@@ -377,3 +446,36 @@ class AsyncApiClient:
 
     async def health(self) -> dict[str, Any]:
         return cast(dict[str, Any], await self.send(Calls.health()))
+
+    async def statement(self, token: str, month: str) -> dict[str, Any]:
+        return cast(dict[str, Any], await self.send(Calls.statement(token, month)))
+
+    async def cashout_quote(self, token: str, bet_id: str) -> dict[str, Any]:
+        return cast(dict[str, Any], await self.send(Calls.cashout_quote(token, bet_id)))
+
+    async def cash_out(self, token: str, bet_id: str, body: Mapping[str, Any], *,
+                       key: str | None = None) -> dict[str, Any]:
+        return cast(dict[str, Any], await self.send(Calls.cash_out(token, bet_id, body, key)))
+
+    async def post_result(self, token: str, event_id: str, market_id: str,
+                          result: Mapping[str, Any]) -> dict[str, Any]:
+        return cast(dict[str, Any], await self.send(Calls.post_result(token, event_id,
+                                                                      market_id, result)))
+
+    async def roll_back_result(self, token: str, event_id: str,
+                               market_id: str) -> dict[str, Any]:
+        return cast(dict[str, Any], await self.send(Calls.roll_back_result(token, event_id,
+                                                                           market_id)))
+
+    async def open_void_window(self, token: str, event_id: str,
+                               window: Mapping[str, Any]) -> dict[str, Any]:
+        return cast(dict[str, Any], await self.send(Calls.open_void_window(token, event_id,
+                                                                           window)))
+
+    async def roll_back_void_window(self, token: str, event_id: str,
+                                    window_id: str) -> dict[str, Any]:
+        return cast(dict[str, Any], await self.send(Calls.roll_back_void_window(
+            token, event_id, window_id)))
+
+    async def settlement(self, token: str, event_id: str) -> dict[str, Any]:
+        return cast(dict[str, Any], await self.send(Calls.settlement(token, event_id)))

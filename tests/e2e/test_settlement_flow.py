@@ -12,57 +12,48 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 
+from cluster.api_client import ApiError
 from domain.settlement import MarketResult, settle
-from tests.support.platform import Platform
+from tests.support.platform import Platform, api
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 D = Decimal
 
 
 class Client:
+    """The platform's API client (``cluster.api_client``) with the operator's token at hand
+    and the few steps these flows repeat."""
+
     def __init__(self, platform: Platform) -> None:
-        self.http = httpx.Client(base_url=platform.url, timeout=30)
-        self.ops = {"Authorization": f"Bearer {platform.operator_token}"}
+        self.api = api(platform)
+        self.op = platform.operator_token
 
-    def ok(self, response: httpx.Response, status: int) -> Any:
-        assert response.status_code == status, response.text
-        return response.json()
-
-    def player(self, funds: str) -> dict[str, str]:
+    def player(self, funds: str) -> str:
+        """A verified, funded player's token."""
         name = f"stl{secrets.token_hex(4)}"
-        account = self.ok(self.http.post("/v1/accounts", json={
-            "username": name, "password": "correct horse", "jurisdiction": "GB",
-            "date_of_birth": "1990-01-01"}), 201)["account_id"]
-        self.ok(self.http.post(f"/v1/ops/accounts/{account}/kyc", headers=self.ops,
-                               json={"status": "verified", "reason": "e2e"}), 200)
-        token = self.ok(self.http.post("/v1/sessions", json={
-            "username": name, "password": "correct horse"}), 200)["token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        self.ok(self.http.post("/v1/wallet/deposits", json={"amount": funds},
-                               headers={**auth, "Idempotency-Key": "funds"}), 201)
-        return auth
+        account = self.api.register(name, "correct horse")["account_id"]
+        self.api.decide_kyc(self.op, account, reason="e2e")
+        token = self.api.login(name, "correct horse")["token"]
+        self.api.deposit(token, funds)
+        return token
 
-    def bet(self, auth: dict[str, str], event_id: str, market: str, selection: str,
-            stake: str, price: str) -> dict[str, Any]:
-        body = {"event_id": event_id, "market_id": market, "selection_id": selection,
-                "stake": stake, "price": price}
-        return dict(self.ok(self.http.post("/v1/bets", json=body, headers={
-            **auth, "Idempotency-Key": secrets.token_hex(8)}), 201))
+    def bet(self, token: str, event_id: str, market: str, selection: str, stake: str,
+            price: str) -> dict[str, Any]:
+        return dict(self.api.place_bet(token, event_id, market, selection, stake, price))
 
     def settled(self, event_id: str, market: str, version: int | None,
                 timeout_s: float = 60) -> dict[str, Any]:
         """Until the market's settlement shows ``version`` in force and nothing pending."""
         deadline = time.monotonic() + timeout_s
         while True:
-            report = self.ok(self.http.get(f"/v1/ops/events/{event_id}/settlement",
-                                           headers=self.ops), 200)
+            report = self.api.settlement(self.op, event_id)
             found = next(m for m in report["markets"] if m["market_id"] == market)
             done = found["result_version"] == version and (
                 found["status"] == "settled" if version else found["bets_settled"] == 0)
@@ -71,11 +62,19 @@ class Client:
             assert time.monotonic() < deadline, found
             time.sleep(0.2)
 
-    def wallet(self, auth: dict[str, str]) -> Decimal:
-        return D(self.ok(self.http.get("/v1/wallet", headers=auth), 200)["balance"])
+    def wallet(self, token: str) -> Decimal:
+        return D(self.api.wallet(token)["balance"])
 
-    def my_bet(self, auth: dict[str, str], bet_id: str) -> dict[str, Any]:
-        return dict(self.ok(self.http.get(f"/v1/bets/{bet_id}", headers=auth), 200))
+    def my_bet(self, token: str, bet_id: str) -> dict[str, Any]:
+        return dict(self.api.get_bet(token, bet_id))
+
+
+def refused(status: int, code: str, call: Callable[[], object]) -> dict[str, Any]:
+    """The problem a refused call answered (its status and code checked)."""
+    with pytest.raises(ApiError) as info:
+        call()
+    assert (info.value.status, info.value.code) == (status, code), info.value
+    return info.value.problem
 
 
 MARKETS = {
@@ -93,12 +92,12 @@ STAKE = D("10.00")
 
 def _event(client: Client) -> str:
     event_id = f"e2e-stl-{secrets.token_hex(3)}"
-    client.ok(client.http.post("/v1/ops/events", headers=client.ops, json={
+    client.api.create_event(client.op, {
         "event_id": event_id, "name": "Settlement FC v Payout United", "sport": "soccer",
         "starts_at": "2026-12-01T15:00:00Z",
         "markets": [{"market_id": m, "name": m, "in_play_delay_s": 0, "selections": [
             {"selection_id": s, "name": s, "price": p} for s, p in prices.items()]}
-            for m, (prices, _, _) in MARKETS.items()]}), 201)
+            for m, (prices, _, _) in MARKETS.items()]})
     return event_id
 
 
@@ -121,9 +120,7 @@ def test_every_result_type_pays_the_bet_and_shows_in_wallet_and_statement(
     assert client.wallet(auth) == D("200.00") - STAKE * len(MARKETS)
     expected_total = D(0)
     for market, (prices, result, pick) in MARKETS.items():
-        answer = client.ok(client.http.post(
-            f"/v1/ops/events/{event_id}/markets/{market}/result", headers=client.ops,
-            json=_result_body(result)), 202)
+        answer = client.api.post_result(client.op, event_id, market, _result_body(result))
         assert answer["market_status"] in ("closed", "settled")
         report = client.settled(event_id, market, 1)
         assert (report["bets"], report["bets_pending"]) == (1, 0)
@@ -140,14 +137,12 @@ def test_every_result_type_pays_the_bet_and_shows_in_wallet_and_statement(
     assert expected_total == D("66.75")
     assert client.wallet(auth) == D("200.00") - STAKE * len(MARKETS) + expected_total
     month = datetime.now(UTC).strftime("%Y-%m")
-    statement = client.ok(client.http.get(f"/v1/statements?month={month}", headers=auth), 200)
+    statement = client.api.statement(auth, month)
     assert D(statement["returns"]) == expected_total
     assert D(statement["stakes"]) == STAKE * len(MARKETS)
     assert D(statement["net_result"]) == expected_total - STAKE * len(MARKETS)
     # a result for a market that is settled already, the same again: nothing moves
-    again = client.http.post(f"/v1/ops/events/{event_id}/markets/win/result",
-                             headers=client.ops, json=_result_body(MARKETS["win"][1]))
-    assert again.status_code == 202
+    client.api.post_result(client.op, event_id, "win", _result_body(MARKETS["win"][1]))
     assert client.wallet(auth) == D("200.00") - STAKE * len(MARKETS) + expected_total
 
 
@@ -160,50 +155,41 @@ def test_correction_rollback_and_void_window_move_only_the_difference(
     start = won["accepted_at"]
     other = client.bet(auth, event_id, "win", "b", "10.00", "1.60")
     base = D("80.00")
-    url = f"/v1/ops/events/{event_id}/markets/win"
-    client.ok(client.http.post(f"{url}/result", headers=client.ops,
-                               json={"winners": ["a"]}), 202)
+    client.api.post_result(client.op, event_id, "win", {"winners": ["a"]})
     client.settled(event_id, "win", 1)
     assert client.wallet(auth) == base + D("25.00")
     # corrected: b won; a's 25.00 goes back, b's 16.00 comes
-    client.ok(client.http.post(f"{url}/result", headers=client.ops,
-                               json={"winners": ["b"], "result_version": 2}), 202)
+    client.api.post_result(client.op, event_id, "win", {"winners": ["b"], "result_version": 2})
     client.settled(event_id, "win", 2)
     assert client.wallet(auth) == base + D("16.00")
     history = client.my_bet(auth, won["bet_id"])["settlements"]
     assert [(h["result_version"], h["status"], h["moved"]) for h in history] == [
         (1, "won", "25.00"), (2, "lost", "-25.00")]
-    stale = client.http.post(f"{url}/result", headers=client.ops, json={"winners": ["a"]})
-    assert stale.status_code == 409 and stale.json()["code"] == "STALE_RESULT_VERSION"
+    refused(409, "STALE_RESULT_VERSION",
+            lambda: client.api.post_result(client.op, event_id, "win", {"winners": ["a"]}))
     # rollback: as if never settled
-    client.ok(client.http.post(f"{url}/rollback", headers=client.ops), 202)
+    client.api.roll_back_result(client.op, event_id, "win")
     client.settled(event_id, "win", None)
     assert client.wallet(auth) == base
-    nothing = client.http.post(f"{url}/rollback", headers=client.ops)
-    assert nothing.status_code == 409 and nothing.json()["code"] == "NOTHING_TO_ROLL_BACK"
+    refused(409, "NOTHING_TO_ROLL_BACK",
+            lambda: client.api.roll_back_result(client.op, event_id, "win"))
     # a void window over the first bet only: its stake back, even once settled
     end = other["accepted_at"]
-    window = client.ok(client.http.post(f"/v1/ops/events/{event_id}/void-window",
-                                        headers=client.ops, json={
-        "start": start, "end": end, "reason": "goal before the bet stop",
-        "market_id": "win"}), 201)
-    client.ok(client.http.post(f"{url}/result", headers=client.ops,
-                               json={"winners": ["a"], "result_version": 3}), 202)
+    window = client.api.open_void_window(client.op, event_id, {
+        "start": start, "end": end, "reason": "goal before the bet stop", "market_id": "win"})
+    client.api.post_result(client.op, event_id, "win", {"winners": ["a"], "result_version": 3})
     client.settled(event_id, "win", 3)
     assert client.my_bet(auth, won["bet_id"])["status"] == "void"
     assert client.my_bet(auth, other["bet_id"])["status"] == "lost"
     assert client.wallet(auth) == base + D("10.00")
-    client.ok(client.http.post(
-        f"/v1/ops/events/{event_id}/void-window/{window['window_id']}/rollback",
-        headers=client.ops), 202)
+    client.api.roll_back_void_window(client.op, event_id, window["window_id"])
     deadline = time.monotonic() + 60
     while client.my_bet(auth, won["bet_id"])["status"] != "won":
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert client.wallet(auth) == base + D("25.00")
-    backwards = client.http.post(f"/v1/ops/events/{event_id}/void-window", headers=client.ops,
-                                 json={"start": end, "end": start, "reason": "oops"})
-    assert backwards.status_code == 422 and backwards.json()["code"] == "INVALID_WINDOW"
+    refused(422, "INVALID_WINDOW", lambda: client.api.open_void_window(
+        client.op, event_id, {"start": end, "end": start, "reason": "oops"}))
 
 
 def test_cash_out_by_quote_pays_the_wallet_and_a_moved_price_offers_a_fresh_quote(
@@ -212,39 +198,32 @@ def test_cash_out_by_quote_pays_the_wallet_and_a_moved_price_offers_a_fresh_quot
     event_id = _event(client)
     auth = client.player("100.00")
     placed = client.bet(auth, event_id, "win", "a", "10.00", "2.50")
-    url = f"/v1/bets/{placed['bet_id']}/cashout"
-    offer = client.ok(client.http.post(f"{url}/quote", headers=auth), 200)
+    bet_id = placed["bet_id"]
+    offer = client.api.cashout_quote(auth, bet_id)
     # 10 x 2.50 / 2.50, less the 5% margin
     assert offer["amount"] == "9.50" and offer["price_version"] == 1
     # the price moves: the old quote is refused with a fresh one
-    client.ok(client.http.post(f"/v1/ops/events/{event_id}/odds", headers=client.ops,
-                               json={"market_id": "win", "prices": {"a": "2.00"}}), 200)
-    key = {**auth, "Idempotency-Key": "cash-1"}
-    moved = client.http.post(url, headers=key, json={"quote_id": offer["quote_id"]})
-    assert moved.status_code == 409 and moved.json()["code"] == "PRICE_CHANGED", moved.text
-    fresh = moved.json()
+    client.api.set_odds(client.op, event_id, "win", {"a": "2.00"})
+    fresh = refused(409, "PRICE_CHANGED", lambda: client.api.cash_out(
+        auth, bet_id, {"quote_id": offer["quote_id"]}, key="cash-1"))
     assert fresh["amount"] == "11.87" and fresh["price_version"] == 2
-    done = client.ok(client.http.post(url, headers={**auth, "Idempotency-Key": "cash-2"},
-                                      json={"quote_id": fresh["quote_id"]}), 201)
+    done = client.api.cash_out(auth, bet_id, {"quote_id": fresh["quote_id"]}, key="cash-2")
     assert done["status"] == "cashed_out" and done["payout"] == "11.87"
     assert done["cashout"]["price"] == "2.00"
     # the same request again answers the same; the wallet is credited once
-    again = client.ok(client.http.post(url, headers={**auth, "Idempotency-Key": "cash-2"},
-                                       json={"quote_id": fresh["quote_id"]}), 201)
+    again = client.api.cash_out(auth, bet_id, {"quote_id": fresh["quote_id"]}, key="cash-2")
     assert again == done
     deadline = time.monotonic() + 30
     while client.wallet(auth) != D("90.00") + D("11.87"):
         assert time.monotonic() < deadline, client.wallet(auth)
         time.sleep(0.2)
-    assert client.my_bet(auth, placed["bet_id"])["status"] == "cashed_out"
+    assert client.my_bet(auth, bet_id)["status"] == "cashed_out"
     # somebody else's bet does not exist for them; a second cash-out of it is refused
     other = client.player("10.00")
-    assert client.http.post(f"{url}/quote", headers=other).status_code == 404
-    gone = client.http.post(url, headers={**auth, "Idempotency-Key": "cash-3"},
-                            json={"odds_change": "any"})
-    assert gone.status_code == 409 and gone.json()["code"] == "CASHOUT_UNAVAILABLE"
+    refused(404, "UNKNOWN_BET", lambda: client.api.cashout_quote(other, bet_id))
+    refused(409, "CASHOUT_UNAVAILABLE", lambda: client.api.cash_out(
+        auth, bet_id, {"odds_change": "any"}, key="cash-3"))
     # the result does not pay it again
-    client.ok(client.http.post(f"/v1/ops/events/{event_id}/markets/win/result",
-                               headers=client.ops, json={"winners": ["a"]}), 202)
+    client.api.post_result(client.op, event_id, "win", {"winners": ["a"]})
     client.settled(event_id, "win", 1)
     assert client.wallet(auth) == D("90.00") + D("11.87")
