@@ -22,7 +22,7 @@ from cluster.config import Settings
 from cluster.processes import alive, all_pids, cmdline, os_session, session_pids, terminate
 from storage.embedded import EmbeddedRedis, bundled_jemalloc, free_port
 
-# Serve settings that matter on the hot path (RAY_NOTES.md); set before Ray starts.
+# Serve settings that matter on the hot path (docs/PERFORMANCE.md); set before Ray starts.
 SERVE_ENV = {
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",

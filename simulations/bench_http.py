@@ -15,7 +15,7 @@ python``, 2 processes × asyncio with a lean keep-alive HTTP/1.1 client, see loa
 2. the naive Serve path: a private ``ray.init(address="local")`` + ``serve.run`` in a subprocess
    (``simulations/baselines/naive_serve.py``), default proxy, none of the HAProxy/throughput
    flags, a ``POST /bet`` making one call per request to a trivial async actor; at 64
-   connections (as RAY_NOTES measured it) and at 5 (its ``max_ongoing_requests``: beyond it,
+   connections (the usual client count) and at 5 (its ``max_ongoing_requests``: beyond it,
    requests wait in the proxy's router, which retries with a 25 ms → 0.5 s backoff);
 3. the real platform: ``inplay up --demo --detach`` in a temporary ``INPLAY_HOME`` on free
    ports and a fresh ``HOME`` (``cluster.harness.LocalPlatform``, as the e2e tests start it).
