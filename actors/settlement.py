@@ -239,8 +239,10 @@ class SettlementActor:
             batch = step.bets[start:start + self.config.batch]
             await self._settle_batch(event_id, step, batch, dues, f"{step.seq}:{start}")
             await self.store.save_cursor(event_id, Cursor(before, step.seq, start + len(batch)))
-        await self._report(event_id, fold, step, dues)
+        # totals first: once the event actor shows the market settled, the report that
+        # pairs its status with these totals must already count every bet settled
         await self._save_totals(event_id, fold, step, dues)
+        await self._report(event_id, fold, step, dues)
         self.steps_done += 1
 
     async def _settle_batch(self, event_id: str, step: Step, batch: Iterable[BetRef],
@@ -327,7 +329,8 @@ class SettlementActor:
             result = fold.results.get(market_id)
             previous = (await self.store.totals(event_id)).get(market_id)
             versions = list(previous.versions) if previous else []
-            if step.kind is StepKind.RESULT and step.market_id == market_id:
+            if step.kind is StepKind.RESULT and step.market_id == market_id \
+                    and step.version not in versions:  # a replayed step adds it once
                 versions.append(step.version)
             await self.store.save_totals(event_id, MarketTotals(
                 market_id, status="settled" if result is not None else "unsettled",

@@ -119,7 +119,15 @@ async def test_a_result_pays_every_bet_once_and_settles_the_market(market: Settl
     view = await p.client.result_market("mw", result, close=True)
     assert view.market("mw").status is MarketStatus.CLOSED  # type: ignore[union-attr]
     # no bet is taken once the result is in
-    await market.settle()
+    await market.actor.kick.remote(p.event_id)
+    # the moment the book shows the market settled, settlement's totals count every bet
+    deadline = time.monotonic() + 60
+    while (await p.client.view()).market("mw").status is not MarketStatus.SETTLED:  # type: ignore[union-attr]
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.005)
+    totals = (await market.store.totals(p.event_id))["mw"]
+    assert (totals.bets, totals.settled, totals.versions) == (len(p.accepted),) * 2 + ([1],)
+    await market.done()
     _same(await market.payouts(), market.expected(result))
     await market.balanced()
     view = await p.client.view()
@@ -134,6 +142,7 @@ async def test_a_result_pays_every_bet_once_and_settles_the_market(market: Settl
     client.delete(EventKeys(p.event_id).settle_cursor)
     await market.settle()
     _same(await market.payouts(), market.expected(result))
+    assert (await market.store.totals(p.event_id))["mw"].versions == [1]  # not [1, 1]
     # the same result again is no new step; the result is journaled once
     assert await p.client.result_market("mw", result, close=True) is not None
 
