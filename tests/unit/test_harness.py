@@ -32,7 +32,9 @@ FAKE_INPLAY = textwrap.dedent('''
     import http.server, subprocess, sys
     worker = subprocess.Popen([sys.executable, "-c",
         "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
-        "'import time; time.sleep(600)']); time.sleep(600)"])
+        "'import time; time.sleep(600)']); print('spawned', flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True)
+    worker.stdout.readline()  # healthy only once the grand-child exists, as a real platform
 
     class Health(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
