@@ -11,7 +11,7 @@ the others'), so checking *s* alone keeps every selection within the market's li
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -31,7 +31,11 @@ from domain.events import (
     EventCreated,
     EventStatus,
     EventStatusChanged,
+    FeedLost,
+    FeedRecovered,
+    FeedSequence,
     LiabilityReleased,
+    MarketDelayChanged,
     MarketResulted,
     MarketSettled,
     MarketSpec,
@@ -95,6 +99,7 @@ class MarketState:
     result_version: int = 0
     settled_version: int = 0
     bets: int = 0  # accepted bets (settlement's work is about them)
+    cause: str = ""  # why it was last suspended (a bet stop's cause), "" when open
 
     def liability(self, selection_id: str) -> Decimal:
         """The book's net loss if ``selection_id`` wins; nothing once the market is settled."""
@@ -126,6 +131,16 @@ class BookState:
     windows_opened: int = 0
     # settlement reports already folded (a report is idempotent by its cause)
     released: set[str] = field(default_factory=set)
+    # the public version: one more for each change a bettor can see (odds, statuses, score);
+    # the odds stream's ids (``domain.deltas``): it never goes back, replay gives the same
+    version: int = 0
+    # the feed: the last applied message per provider, and the providers now silent
+    feed_seq: dict[str, int] = field(default_factory=dict)
+    feed_lost: set[str] = field(default_factory=set)
+
+    def suspended(self) -> bool:
+        """No market of the event takes bets (the operator's suspension or a lost feed)."""
+        return self.status is EventStatus.SUSPENDED or bool(self.feed_lost)
 
 
 # ---------------------------------------------------------------- fold
@@ -135,6 +150,8 @@ def apply(state: BookState, event: BookEvent) -> None:
     """Fold one event into the state (in place: the hot path cannot copy per bet)."""
     handler = _APPLY[type(event)]
     handler(state, event)
+    if type(event) in PUBLIC:
+        state.version += 1
 
 
 def _apply_created(state: BookState, ev: EventCreated) -> None:
@@ -176,6 +193,7 @@ def _apply_market_status(state: BookState, ev: MarketStatusChanged) -> None:
         market.suspensions += 1
     market.status = ev.status
     market.version = ev.version
+    market.cause = ev.cause if ev.status is MarketStatus.SUSPENDED else ""
 
 
 def _apply_odds(state: BookState, ev: OddsChanged) -> None:
@@ -260,6 +278,23 @@ def _apply_released(state: BookState, ev: LiabilityReleased) -> None:
     state.released.add(ev.cause)
 
 
+def _apply_feed_sequence(state: BookState, ev: FeedSequence) -> None:
+    state.feed_seq[ev.provider] = max(ev.seq, state.feed_seq.get(ev.provider, 0))
+
+
+def _apply_feed_lost(state: BookState, ev: FeedLost) -> None:
+    state.feed_lost.add(ev.provider)
+    state.suspensions += 1  # bets held across it are refused, as across any suspension
+
+
+def _apply_feed_recovered(state: BookState, ev: FeedRecovered) -> None:
+    state.feed_lost.discard(ev.provider)
+
+
+def _apply_delay(state: BookState, ev: MarketDelayChanged) -> None:
+    state.markets[ev.market_id].in_play_delay_s = ev.in_play_delay_s
+
+
 _APPLY: dict[type, Any] = {
     EventCreated: _apply_created,
     EventStatusChanged: _apply_status,
@@ -279,7 +314,17 @@ _APPLY: dict[type, Any] = {
     CashoutHeld: _apply_cashout_held,
     BetCashedOut: _apply_cashed_out,
     CashoutRejected: _apply_cashout_rejected,
+    FeedSequence: _apply_feed_sequence,
+    FeedLost: _apply_feed_lost,
+    FeedRecovered: _apply_feed_recovered,
+    MarketDelayChanged: _apply_delay,
 }
+# what a bettor can see change: each moves ``BookState.version`` by one
+PUBLIC: frozenset[type] = frozenset({
+    EventCreated, EventStatusChanged, ScoreChanged, MarketStatusChanged, OddsChanged,
+    MarketResulted, MarketSettled, SettlementRolledBack, FeedLost, FeedRecovered,
+    MarketDelayChanged,
+})
 
 
 def fold(event_id: str, events: list[BookEvent]) -> BookState:
@@ -317,7 +362,7 @@ def _refusal(state: BookState, market: MarketState, terms: BetTerms) -> errors.D
         MarketStatus.OPEN, MarketStatus.SUSPENDED
     ):
         return errors.MarketClosed(f"market {market.market_id} is closed")
-    if state.status is EventStatus.SUSPENDED or market.status is MarketStatus.SUSPENDED:
+    if state.suspended() or market.status is MarketStatus.SUSPENDED:
         return errors.MarketSuspended(f"market {market.market_id} is suspended")
     current = market.selections[terms.selection_id].price
     if not price_acceptable(terms.policy, terms.price, current):
@@ -644,6 +689,26 @@ def decide_release(state: BookState, report: LiabilityReleased) -> list[BookEven
     return [report]
 
 
+MAX_DELAY_S = 30.0  # as the operator API allows at creation
+
+
+def bet_delay_is_safe(bet_delay_s: float, fastest_tier_p95_ms: float | None) -> bool:
+    """The in-play bet delay must exceed what the fastest viewer sees (else courtsiding):
+    a bettor watching ahead of the book could bet on what already happened."""
+    return fastest_tier_p95_ms is None or bet_delay_s * 1000 > fastest_tier_p95_ms
+
+
+def decide_delay(state: BookState, market_id: str, delay_s: float, now: float
+                 ) -> list[BookEvent]:
+    """A market's in-play delay (the edge checks it against the video latency first)."""
+    market = _market(state, market_id)
+    if not 0 <= delay_s <= MAX_DELAY_S:
+        raise errors.InvalidEvent(f"in_play_delay_s must be within 0-{MAX_DELAY_S:g}")
+    if delay_s == market.in_play_delay_s:
+        return []
+    return [MarketDelayChanged(market_id, delay_s, now)]
+
+
 def market_spec(
     market_id: str,
     name: str,
@@ -693,6 +758,9 @@ class Book:
     ) -> None:
         self.state = BookState(event_id)
         self.index: MutableMapping[str, Indexed] = {} if index is None else index
+        # told of each decided event right after it is folded (the actor's deltas); not on
+        # replay
+        self.on_commit: Callable[[BookState, BookEvent], None] | None = None
 
     def commit(self, events: list[BookEvent]) -> list[BookEvent]:
         """Fold decided events into the state and the index (what the journal will hold)."""
@@ -701,6 +769,8 @@ class Book:
             key = index_key(event)
             if key:
                 self.index[key] = event  # type: ignore[assignment]
+            if self.on_commit is not None:
+                self.on_commit(self.state, event)
         return events
 
     _commit = commit
@@ -789,3 +859,18 @@ class Book:
 
     def release(self, report: LiabilityReleased) -> list[BookEvent]:
         return self._commit(decide_release(self.state, report))
+
+    def set_delay(self, market_id: str, delay_s: float, now: float) -> list[BookEvent]:
+        return self._commit(decide_delay(self.state, market_id, delay_s, now))
+
+    def feed_lost(self, provider: str, silent_s: float, now: float) -> list[BookEvent]:
+        """The watchdog's verdict: ``provider`` is silent (nothing if already known)."""
+        if provider in self.state.feed_lost or self.state.status is EventStatus.CLOSED:
+            return []
+        return self._commit([FeedLost(provider, silent_s, now)])
+
+    def feed_alive(self, provider: str, now: float) -> list[BookEvent]:
+        """``provider`` is heard: recovered if it was lost."""
+        if provider not in self.state.feed_lost:
+            return []
+        return self._commit([FeedRecovered(provider, now)])

@@ -75,7 +75,7 @@ def _open_market(state: BookState, bet: BetAccepted) -> MarketState:
     if state.status is EventStatus.CLOSED or market.status not in (MarketStatus.OPEN,
                                                                    MarketStatus.SUSPENDED):
         raise errors.CashoutUnavailable(f"market {market.market_id} is {market.status}")
-    if state.status is EventStatus.SUSPENDED or market.status is MarketStatus.SUSPENDED:
+    if state.suspended() or market.status is MarketStatus.SUSPENDED:
         raise errors.MarketSuspended(f"market {market.market_id} is suspended")
     for window in state.windows.values():
         if (window.market_id in (None, market.market_id)

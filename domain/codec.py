@@ -27,7 +27,11 @@ from domain.events import (
     EventCreated,
     EventStatus,
     EventStatusChanged,
+    FeedLost,
+    FeedRecovered,
+    FeedSequence,
     LiabilityReleased,
+    MarketDelayChanged,
     MarketResulted,
     MarketSettled,
     MarketSpec,
@@ -50,7 +54,8 @@ _TYPES: dict[str, type[Any]] = {
         EventCreated, EventStatusChanged, ScoreChanged, MarketStatusChanged, OddsChanged,
         BetAccepted, BetHeld, BetRejected, BetAbandoned, MarketResulted, MarketSettled,
         SettlementRolledBack, VoidWindowOpened, VoidWindowRolledBack, LiabilityReleased,
-        CashoutHeld, BetCashedOut, CashoutRejected,
+        CashoutHeld, BetCashedOut, CashoutRejected, FeedSequence, FeedLost, FeedRecovered,
+        MarketDelayChanged,
     )
 }
 
@@ -128,7 +133,8 @@ def _decode_fields(cls: type[Any], d: dict[str, Any]) -> Any:
     if cls is EventStatusChanged:
         return EventStatusChanged(EventStatus(d["status"]), d["at"])
     if cls is MarketStatusChanged:
-        return MarketStatusChanged(d["market_id"], MarketStatus(d["status"]), d["version"], d["at"])
+        return MarketStatusChanged(d["market_id"], MarketStatus(d["status"]), d["version"],
+                                   d["at"], d.get("cause", ""))
     if cls is MarketResulted:
         dead_heat = d["dead_heat_factor"]
         return MarketResulted(d["market_id"], d["version"], tuple(d["winners"]),
@@ -182,6 +188,9 @@ def state_to_dict(state: BookState) -> dict[str, Any]:
         "held_cashouts": [encode(c).decode() for c in state.held_cashouts.values()],
         "windows_opened": state.windows_opened,
         "released": sorted(state.released),
+        "version": state.version,
+        "feed_seq": state.feed_seq,
+        "feed_lost": sorted(state.feed_lost),
     }
 
 
@@ -194,7 +203,7 @@ def _market_to_dict(m: MarketState) -> dict[str, Any]:
         "suspensions": m.suspensions,
         "result": None if m.result is None else encode(m.result).decode(),
         "result_version": m.result_version, "settled_version": m.settled_version,
-        "bets": m.bets,
+        "bets": m.bets, "cause": m.cause,
         "selections": [
             [s.selection_id, s.name, str(s.price), str(s.payout_total)]
             for s in m.selections.values()
@@ -219,6 +228,7 @@ def state_from_dict(data: dict[str, Any]) -> BookState:
             result=None if m.get("result") is None else _decoded(m["result"], MarketResulted),
             result_version=m.get("result_version", 0),
             settled_version=m.get("settled_version", 0), bets=m.get("bets", 0),
+            cause=m.get("cause", ""),
             selections={
                 sid: SelectionState(sid, name, Decimal(price), Decimal(payout))
                 for sid, name, price, payout in m["selections"]
@@ -235,6 +245,9 @@ def state_from_dict(data: dict[str, Any]) -> BookState:
         state.windows[window.window_id] = window
     state.windows_opened = data.get("windows_opened", 0)
     state.released = set(data.get("released", []))
+    state.version = data.get("version", 0)
+    state.feed_seq = dict(data.get("feed_seq", {}))
+    state.feed_lost = set(data.get("feed_lost", []))
     return state
 
 

@@ -147,6 +147,18 @@ class CashoutUnavailable(BettingError):
 # --- requests in general ----------------------------------------------------------------
 
 
+class InvalidFeedMessage(BettingError):
+    """A feed message that is malformed (``field`` names what): nothing was changed."""
+
+    code, title = "INVALID_FEED_MESSAGE", "Invalid feed message"
+
+
+class DelayTooShort(BettingError):
+    """An in-play delay at or below what the fastest video tier shows (courtsiding)."""
+
+    code, title = "DELAY_TOO_SHORT", "In-play delay below the video latency"
+
+
 class InvalidAmount(DomainError):
     """Money that is not positive or has more than two decimal places."""
 

@@ -91,6 +91,7 @@ class MarketStatusChanged:
     status: MarketStatus
     version: int
     at: float
+    cause: str = ""  # why (a feed's bet stop names its cause: "goal", "penalty", ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +288,44 @@ class LiabilityReleased:
     at: float
 
 
+# ---------------------------------------------------------------- the feed
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSequence:
+    """Feed messages of ``provider`` up to ``seq`` are applied (an older one is a duplicate)."""
+
+    provider: str
+    seq: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLost:
+    """No ``alive`` from ``provider`` for too long: every market of the event is suspended."""
+
+    provider: str
+    silent_s: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRecovered:
+    """``provider`` is heard again: markets suspended only by its loss re-open."""
+
+    provider: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MarketDelayChanged:
+    """The in-play delay of a market (never below the fastest video tier's latency)."""
+
+    market_id: str
+    in_play_delay_s: float
+    at: float
+
+
 BookEvent = (
     EventCreated
     | EventStatusChanged
@@ -306,4 +345,8 @@ BookEvent = (
     | CashoutHeld
     | BetCashedOut
     | CashoutRejected
+    | FeedSequence
+    | FeedLost
+    | FeedRecovered
+    | MarketDelayChanged
 )

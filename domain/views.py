@@ -29,6 +29,7 @@ class MarketView:
     in_play_delay_s: float
     selections: tuple[SelectionView, ...]
     result_version: int | None = None  # the result in force (None: none)
+    cause: str = ""  # why it is suspended ("goal", "feed_lost", ...), "" otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class EventView:
     starts_at: str
     score: str
     markets: tuple[MarketView, ...]
+    version: int = 0  # the public version (``BookState.version``): the odds stream's id
 
     def market(self, market_id: str) -> MarketView | None:
         """One market of the event, or None."""
@@ -81,22 +83,37 @@ class ExposureView:
 def event_view(state: BookState) -> EventView:
     """The event with its markets; an open market of a suspended event shows as suspended."""
     return EventView(
-        event_id=state.event_id, name=state.name, sport=state.sport, status=state.status,
-        starts_at=state.starts_at, score=state.score,
+        event_id=state.event_id, name=state.name, sport=state.sport,
+        status=effective_status(state), starts_at=state.starts_at, score=state.score,
         markets=tuple(_market_view(state, m) for m in state.markets.values()),
+        version=state.version,
     )
 
 
+def effective_status(state: BookState) -> EventStatus:
+    """The event's status as bettors see it: suspended while its feed is lost."""
+    if state.feed_lost and state.status in (EventStatus.IN_PLAY, EventStatus.SCHEDULED):
+        return EventStatus.SUSPENDED
+    return state.status
+
+
+def market_status(state: BookState, market: MarketState) -> tuple[MarketStatus, str]:
+    """A market's status and cause as bettors see them: an open market of a suspended event
+    (or of a lost feed) shows as suspended."""
+    if market.status is MarketStatus.OPEN and state.suspended():
+        return MarketStatus.SUSPENDED, "feed_lost" if state.feed_lost else "event"
+    return market.status, market.cause
+
+
 def _market_view(state: BookState, market: MarketState) -> MarketView:
-    status = market.status
-    if state.status is EventStatus.SUSPENDED and status is MarketStatus.OPEN:
-        status = MarketStatus.SUSPENDED
+    status, cause = market_status(state, market)
     return MarketView(
         market_id=market.market_id, name=market.name, status=status, version=market.version,
         in_play_delay_s=market.in_play_delay_s,
         selections=tuple(SelectionView(s.selection_id, s.name, s.price)
                          for s in market.selections.values()),
         result_version=None if market.result is None else market.result.version,
+        cause=cause,
     )
 
 

@@ -70,11 +70,6 @@ def plausible_capture(now: float, capture_time: float, window_s: float = 60.0) -
     return 0.0 <= now - capture_time <= window_s
 
 
-def bet_delay_is_safe(bet_delay_s: float, fastest_tier_p95_ms: float | None) -> bool:
-    """The in-play bet delay must exceed what the fastest viewer sees (else courtsiding)."""
-    return fastest_tier_p95_ms is None or bet_delay_s * 1000 > fastest_tier_p95_ms
-
-
 class SlidingWindowViewers:
     """Distinct clients seen within the last `window_s` seconds (HLS has no sessions: a viewer
     is whoever keeps reloading the playlist). Pure: the caller passes the time."""

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from domain.book import bet_delay_is_safe
 from media.qos import (
     ReceiverReport,
     SlidingWindowViewers,
-    bet_delay_is_safe,
     fastest_tier_latency_ms,
     plausible_capture,
     summarize_reports,

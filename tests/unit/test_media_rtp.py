@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.book import bet_delay_is_safe
 from media import aiortc_adapter
 from media.entitlements import tier_allowed
 from media.playlist import Tier
-from media.qos import bet_delay_is_safe, latency_summary, percentile
+from media.qos import latency_summary, percentile
 from media.rtp import (
     CaptureStamp,
     KeyframeLimiter,
