@@ -8,6 +8,13 @@ It wraps the pure ``Book`` with durability and a mailbox:
   round trip (group commit) and only then answers the callers;
 - ``__init__`` takes a new fencing epoch and recovers from the latest snapshot plus the journal
   after it, so a restart (``max_restarts=-1``) loses nothing that was acknowledged;
+- feed messages (``feed``) go through the same mailbox; the last applied ``seq`` of each
+  provider is journaled with their changes, so a duplicate is dropped even after a restart;
+  a watchdog suspends every market when a provider that feeds the event goes silent for
+  ``feed_timeout_s`` (journaled ``FeedLost``), and the next ``alive`` re-opens them;
+- once a batch is durable, its public changes go as deltas (``domain.deltas``) to the odds
+  cache of each region (``odds:<region>``), with a version beat every second so a cache
+  notices a lost tail;
 - if an append fails, its callers get ``UNAVAILABLE`` (the outcome is then unknown, and a retry
   with the same bet id tells it) and the state is rebuilt from Redis before anything else runs;
   if it was fenced, a newer incarnation owns the event and this one refuses all work.
@@ -31,6 +38,7 @@ from domain.bets import PlaceBet, decided_for
 from domain.book import Book, index_key, next_due
 from domain.cashout import CashoutPolicy
 from domain.codec import decode, encode, state_from_dict, state_to_dict
+from domain.deltas import Delta, DeltaKind, delta_of
 from domain.events import (
     BetAccepted,
     BetCashedOut,
@@ -51,8 +59,11 @@ from domain.events import (
     VoidWindowOpened,
     VoidWindowRolledBack,
 )
+from domain.feed import Ack, AckStatus, FeedKind, FeedMessage
+from domain.feeding import decide_feed, sequence
 from domain.settlement import MarketResult
 from domain.views import EventView, ExposureView, event_view, exposure_view
+from storage.catalog import Catalog
 from storage.journal import AsyncJournal, Entry, Fenced, JournalError, recover, take_epoch
 from storage.redis_client import async_client
 
@@ -75,6 +86,17 @@ class ActorConfig:
     wait_replicas: int = 0
     wait_timeout_ms: int = 100
     cashout: CashoutPolicy = field(default_factory=CashoutPolicy)
+    # a feed silent this long has the event's markets suspended (DOMAIN.md: 20 s after a
+    # 10 s heartbeat)
+    feed_timeout_s: float = 20.0
+    # the regions whose odds caches (``odds:<region>``) get this event's deltas
+    regions: tuple[str, ...] = ("local",)
+    beat_s: float = 1.0
+
+
+def cache_name(region: str) -> str:
+    """The odds cache actor of a region."""
+    return f"odds:{region}"
 
 
 @dataclass(frozen=True)
@@ -135,12 +157,22 @@ class EventActor:
             self._client, event_id, self.epoch,
             wait_replicas=config.wait_replicas, wait_timeout_ms=config.wait_timeout_ms,
         )
+        self._catalog = Catalog(self._client)
         self._queue: asyncio.Queue[_Command] = asyncio.Queue()
         self._fenced = False
         self._payloads: dict[str, bytes] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due: float | None = None
+        # the deltas of the batch being decided; published once it is durable
+        self._deltas: list[Delta] = []
+        self.book.on_commit = self._collect
+        # when each provider was last heard (memory: a restart gives every provider a full
+        # timeout again, which errs towards taking bets no longer than a timeout)
+        started_at = self.clock()
+        self._heard: dict[str, float] = {p: started_at for p in self.book.state.feed_seq}
+        self._caches: dict[str, Any] = {}
         self._consumer = asyncio.get_running_loop().create_task(self._consume())
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch())
         self._schedule_release()
         log.info(
             "event %s epoch %d recovered seq %d (%d replayed) in %.3fs",
@@ -153,6 +185,7 @@ class EventActor:
         """Rebuild the book from Redis (sync: runs in __init__ and in a thread on reload)."""
         loaded = load_book(self._sync, self.event_id)
         self.book, self.seq, self.hash = loaded.book, loaded.seq, loaded.hash
+        self.book.on_commit = self._collect
         self.snapshot_seq = loaded.snapshot_seq
         return loaded.replayed
 
@@ -207,7 +240,13 @@ class EventActor:
             except errors.DomainError as exc:
                 results.append((cmd, exc, False))
         if events and not await self._append(events, batch):
+            self._deltas.clear()
             return
+        if self._deltas:
+            self._publish(self._deltas)
+            if any(d.kind is DeltaKind.STATUS and d.market_id is None for d in self._deltas):
+                await self._list()
+            self._deltas = []
         for cmd, value, ok in results:
             if cmd.future.done():
                 continue
@@ -246,6 +285,11 @@ class EventActor:
                                  now), []
         if cmd.kind == "cashout":
             return self._cash_out(cmd.args, now)
+        if cmd.kind == "feed":
+            return self._feed(cmd.args, now)
+        if cmd.kind == "feed_lost":
+            provider, silent_s = cmd.args
+            return None, book.feed_lost(provider, silent_s, now)
         if cmd.kind == "view":
             return event_view(book.state), []
         if cmd.kind == "exposure":
@@ -313,6 +357,103 @@ class EventActor:
             produced.extend(events)
             out.append(encode(decision))
         return out, produced
+
+    def _feed(self, messages: list[FeedMessage], now: float) -> tuple[Any, list[BookEvent]]:
+        """Each message's ack, and the events to journal (with each provider's new ``seq``)."""
+        acks: list[Ack] = []
+        produced: list[BookEvent] = []
+        state = self.book.state
+        applied: dict[str, int] = {}
+        for msg in messages:
+            last = max(applied.get(msg.provider, 0), state.feed_seq.get(msg.provider, 0))
+            # a provider-wide ``alive`` (no event id) counts in a sequence of its own, which
+            # the feed adapter gates: it is never a duplicate of this event's messages
+            if msg.seq <= last and msg.event_id:
+                acks.append(Ack(msg.event_id, msg.seq, AckStatus.DUPLICATE))
+                continue
+            self._heard[msg.provider] = now  # any message says the provider is alive
+            if msg.kind is FeedKind.ALIVE:
+                produced += self.book.feed_alive(msg.provider, now)
+                acks.append(Ack(msg.event_id, msg.seq, AckStatus.APPLIED, version=state.version))
+                continue  # heartbeats are not journaled, nor is their seq
+            applied[msg.provider] = msg.seq
+            try:
+                produced += self.book.commit(decide_feed(state, msg, now))
+            except errors.DomainError as exc:
+                acks.append(Ack(msg.event_id, msg.seq, AckStatus.REFUSED, exc.code, exc.detail,
+                                state.version))
+                continue
+            acks.append(Ack(msg.event_id, msg.seq, AckStatus.APPLIED, version=state.version))
+        for provider, seq in applied.items():
+            produced += self.book.commit([sequence(provider, seq, now)])
+        return acks, produced
+
+    # ------------------------------------------------------------ deltas and the feed watchdog
+
+    def _collect(self, state: Any, event: BookEvent) -> None:
+        found = delta_of(state, event)
+        if found is not None:
+            self._deltas.append(found)
+
+    async def _list(self) -> None:
+        """The catalog's summary (``GET /v1/events``) after the event's status changed: a
+        feed's match state moves it too, not only the operator API."""
+        try:
+            await self._catalog.upsert(event_view(self.book.state))
+        except (redis.RedisError, OSError) as exc:  # the next change (or operator) repairs it
+            log.warning("event %s: catalog not updated (%s)", self.event_id, exc)
+
+    def _publish(self, deltas: list[Delta]) -> None:
+        """Send durable deltas to every region's cache (fire and forget: a cache that misses
+        one sees the gap by version and resynchronises)."""
+        for region in self.config.regions:
+            cache = self._cache(region)
+            if cache is not None:
+                cache.publish.remote(self.event_id, deltas)
+
+    def _cache(self, region: str) -> Any:
+        """The region's cache handle; looked up (non-blocking: from the beat task) if unknown."""
+        return self._caches.get(region)
+
+    async def _find_caches(self) -> None:
+        import ray
+
+        for region in self.config.regions:
+            if region in self._caches:
+                continue
+            try:
+                self._caches[region] = await asyncio.to_thread(
+                    ray.get_actor, cache_name(region), namespace=NAMESPACE)
+            except ValueError:
+                continue  # not started (yet): it loads the event itself when asked
+
+    async def _watch(self) -> None:
+        """Every ``beat_s``: find caches and tell them the version; and, a twentieth of the
+        feed timeout apart (at most every ``beat_s``), suspend on a silent feed."""
+        tick = min(self.config.beat_s, max(0.05, self.config.feed_timeout_s / 20))
+        next_beat = 0.0
+        while not self._fenced:
+            await asyncio.sleep(tick)
+            try:
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + self.config.beat_s
+                    await self._find_caches()
+                    for cache in self._caches.values():
+                        cache.beat.remote(self.event_id, self.book.state.version)
+                await self._check_feed()
+            except Exception:  # a lost beat is repaired by the next one
+                log.exception("event %s: watchdog", self.event_id)
+                self._caches.clear()
+
+    async def _check_feed(self) -> None:
+        state = self.book.state
+        if state.status is EventStatus.CLOSED:
+            return
+        now = self.clock()
+        for provider, heard in list(self._heard.items()):
+            silent = now - heard
+            if silent > self.config.feed_timeout_s and provider not in state.feed_lost:
+                await self._submit("feed_lost", (provider, round(silent, 3)))
 
     async def _append(self, events: list[BookEvent], batch: list[_Command]) -> bool:
         entries = [self._entry(ev) for ev in events]
@@ -454,6 +595,21 @@ class EventActor:
         found: cashout.CashoutDecision = await self._submit("cashout", req)
         return found
 
+    async def feed(self, messages: list[FeedMessage]) -> list[Ack]:
+        """Apply a provider's messages in order, durably; one ack per message, in order.
+
+        A message at or below the provider's last applied ``seq`` is ``DUPLICATE``; one the
+        book refuses is ``REFUSED`` with its code (nothing changed); ``alive`` is the
+        heartbeat (it re-opens the markets if the provider was lost).
+        """
+        result: list[Ack] = await self._submit("feed", messages)
+        return result
+
+    async def set_delay(self, market_id: str, delay_s: float) -> EventView:
+        """A market's in-play delay (the edge checks it against the video latency)."""
+        result: EventView = await self._submit("delay", (market_id, delay_s))
+        return result
+
     async def view(self) -> EventView:
         result: EventView = await self._submit("view", None)
         return result
@@ -474,6 +630,9 @@ class EventActor:
             "queued": self._queue.qsize(),
             "held": len(self.book.state.held),
             "fenced": self._fenced,
+            "version": self.book.state.version,
+            "feed_lost": sorted(self.book.state.feed_lost),
+            "feed_heard_s_ago": {p: round(self.clock() - t, 3) for p, t in self._heard.items()},
             "pid": os.getpid(),
         }
 
@@ -493,6 +652,7 @@ _OPERATOR: dict[str, Callable[[Book, Any, float], list[BookEvent]]] = {
     "rollback_window": lambda book, window_id, now: book.rollback_window(window_id, now),
     "settled": lambda book, report, now: book.settled(report),
     "liability": lambda book, report, now: book.release(report),
+    "delay": lambda book, a, now: book.set_delay(a[0], a[1], now),
 }
 # the journal entries settlement acts on (the append marks them: see storage/settlement.py)
 _SETTLES = (MarketResulted, SettlementRolledBack, VoidWindowOpened, VoidWindowRolledBack,

@@ -33,6 +33,7 @@ from domain.events import (
     MarketSettled,
     MarketStatus,
 )
+from domain.feed import Ack, FeedMessage
 from domain.settlement import MarketResult
 from domain.views import EventView, ExposureView
 
@@ -72,6 +73,14 @@ class EventClient:
 
     async def set_score(self, score: str) -> EventView:
         result: EventView = await self.handle.set_score.remote(score)
+        return result
+
+    async def feed(self, messages: list[FeedMessage]) -> list[Ack]:
+        result: list[Ack] = await self.handle.feed.remote(messages)
+        return result
+
+    async def set_delay(self, market_id: str, delay_s: float) -> EventView:
+        result: EventView = await self.handle.set_delay.remote(market_id, delay_s)
         return result
 
     async def view(self) -> EventView:

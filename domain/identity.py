@@ -30,6 +30,7 @@ class Role(StrEnum):
     PLAYER = "player"
     OPERATOR = "operator"
     PUBLISHER = "publisher"
+    FEED = "feed"  # an odds/data provider: publishes feed messages (the subject names it)
 
 
 class KycStatus(StrEnum):
@@ -38,7 +39,7 @@ class KycStatus(StrEnum):
     PENDING = "pending"
     VERIFIED = "verified"
     REJECTED = "rejected"
-    NOT_APPLICABLE = "n/a"  # operator and publisher principals
+    NOT_APPLICABLE = "n/a"  # operator, publisher and feed principals
 
 
 @dataclass(frozen=True)

@@ -295,10 +295,11 @@ class Accounts:
         return await self.get(account_id)
 
     async def create_principal(self, name: str, role: Role | str) -> Principal:
-        """An operator or publisher credential (for the CLI); log in with ``authenticate``."""
+        """An operator, publisher or feed credential (for the CLI); log in with
+        ``authenticate``."""
         role = Role(role)
         if role is Role.PLAYER:
-            raise ValidationFailed("principals are operators or publishers", field="role")
+            raise ValidationFailed("principals are operators, publishers or feeds", field="role")
         password = secrets.token_urlsafe(24)
         self._check_registration(name, password, "AU")
         account_id = await self._create(name, password, role,

@@ -27,6 +27,9 @@ Event ``E`` (slot ``{ev:E}``): ``journal`` (stream), ``head``, ``epoch``, ``snap
 (hash: bet id → what it was paid, with its history), ``stl:cursor`` (how far settlement
 got), ``stl:summary`` (hash: market id → totals), ``stl:work`` (the journal seq of the last
 entry settlement must act on, written by the journal append).
+
+Feed provider ``P`` (slot ``{feed:P}``): ``events`` (set: the events it has sent messages
+about; its provider-wide heartbeat speaks for them, also after its adapter restarts).
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ def betref_key(account_id: str) -> str:
 def bets_key(account_id: str) -> str:
     """The account's bet ids scored by placement time (written by the reserve script)."""
     return acct_key(account_id, "bets")
+
+
+def feed_events_key(provider: str) -> str:
+    """The events feed provider ``provider`` has sent messages about (a set)."""
+    return f"{{feed:{provider}}}:events"
 
 
 def username_key(username: str) -> str:
