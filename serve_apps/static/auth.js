@@ -8,6 +8,7 @@ export function showLogin(message) {
   $("login-panel").hidden = false;
   $("app").hidden = true;
   $("account").hidden = true;
+  $("skip").hidden = true;
   $("login-error").textContent = message || "";
   $("username").focus();
 }

@@ -4,17 +4,24 @@
 import { refreshAccount, refreshBets } from "./account.js";
 import { api, problemOf, sessionEnded } from "./api.js";
 import { $, code, sleep, words } from "./dom.js";
-import { renderSlip } from "./slip.js";
+import { renderSlip, slipStop, syncSlipWithMarket } from "./slip.js";
 import { state } from "./state.js";
 
 export async function placeBet(event) {
   event.preventDefault();
   const s = state.slip;
   if (!s) return;
+  const stop = slipStop();
+  if (stop) { // a bet stop: the server would refuse it, so it is not sent
+    showResult("bad", [code(stop.code), words(`: ${stop.label} — bets on this market are stopped`)],
+      { code: stop.code, status: "rejected" });
+    return;
+  }
   const stake = $("stake").value.trim();
   const policy = new FormData($("slip")).get("odds_change") || "none";
-  const body = { event_id: state.eventId, market_id: s.market_id, selection_id: s.selection_id,
-    stake, price: s.price, price_version: s.price_version, odds_change: policy };
+  const body = { event_id: s.event_id || state.eventId, market_id: s.market_id,
+    selection_id: s.selection_id, stake, price: s.price, price_version: s.price_version, odds_change: policy };
+  state.placing = true;
   $("place").disabled = true;
   showResult("wait", [words("Placing your bet…")]);
   try {
@@ -32,7 +39,9 @@ export async function placeBet(event) {
   } catch (err) {
     showResult("bad", [code("NETWORK"), words(` ${err.message}`)], { code: "NETWORK", status: "error" });
   } finally {
+    state.placing = false;
     $("place").disabled = false;
+    syncSlipWithMarket(); // still stopped? then it stays disabled
   }
 }
 

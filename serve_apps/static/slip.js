@@ -1,6 +1,8 @@
 // The bet slip: the price the player chose, kept (and shown) until they place or clear it.
+// A selection whose market is stopped (suspended, closed) cannot be placed: the slip says why.
 
 import { $ } from "./dom.js";
+import { stopCode, stopLabel } from "./model.js";
 import { state } from "./state.js";
 
 export function isPicked(marketId, selectionId) {
@@ -9,7 +11,7 @@ export function isPicked(marketId, selectionId) {
 }
 
 export function pickSelection(market, sel) {
-  state.slip = { market_id: market.market_id, selection_id: sel.selection_id, name: sel.name,
+  state.slip = { event_id: state.eventId, market_id: market.market_id, selection_id: sel.selection_id, name: sel.name,
     market_name: market.name, price: String(sel.price), price_version: market.version };
   $("slip").hidden = false;
   $("slip-empty").hidden = true;
@@ -24,6 +26,17 @@ export function renderSlip() {
   $("slip-selection").textContent = `${s.name} — ${s.market_name || s.market_id}`;
   $("slip-price").textContent = s.price;
   $("slip-version").textContent = versionText(s);
+  syncSlipWithMarket();
+}
+
+/** Why the slip's selection cannot be bet on now: {code, label}, or null when it can. */
+export function slipStop() {
+  const s = state.slip;
+  if (!s) return null;
+  const market = state.markets.get(s.market_id);
+  const code = stopCode(state.event, market);
+  if (!code) return null;
+  return { code, label: market ? stopLabel(state.event, market) || "Closed" : "Closed" };
 }
 
 export function syncSlipWithMarket() {
@@ -34,12 +47,18 @@ export function syncSlipWithMarket() {
   const sel = market && (market.selections || []).find((x) => x.selection_id === s.selection_id);
   const note = sel && String(sel.price) !== s.price ? ` now ${sel.price}` : "";
   $("slip-version").textContent = versionText(s) + note;
+  const stop = slipStop();
+  $("slip-stop").textContent = stop ? `${stop.label}: bets on this market are stopped.` : "";
+  $("slip-stop").hidden = !stop;
+  $("place").disabled = !!stop || state.placing === true;
 }
 
 export function clearSlip() {
   state.slip = null;
   $("slip").hidden = true;
   $("slip-empty").hidden = false;
+  $("slip-stop").textContent = "";
+  $("slip-stop").hidden = true;
   markPicked();
 }
 
@@ -49,7 +68,6 @@ function versionText(s) {
 
 function markPicked() {
   for (const button of $("markets").querySelectorAll(".market .price")) {
-    const marketId = button.closest(".market").dataset.marketId;
-    button.setAttribute("aria-pressed", String(isPicked(marketId, button.dataset.selectionId)));
+    button.setAttribute("aria-pressed", String(isPicked(button.dataset.marketId, button.dataset.selectionId)));
   }
 }

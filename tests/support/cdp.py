@@ -1,20 +1,26 @@
 """A minimal Chrome DevTools Protocol client over its websocket, for browser e2e tests.
 
 Starts Debian's headless Chromium with a fresh profile, opens one page and evaluates
-JavaScript in it. No selenium, no chromedriver: `websockets` only.
+JavaScript in it (and, with ``init_script``, before the page's own scripts), takes PNG
+screenshots and reads them back (``decode_png``: stdlib only). No selenium, no chromedriver:
+`websockets` only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
 import shutil
+import struct
 import subprocess
 import tempfile
 import time
 import urllib.request
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,12 +114,12 @@ class Page:
         raise AssertionError(f"timed out after {limit_s}s waiting for {what} (last {value!r}); "
                              f"console: {self.console[-20:]}")
 
-    async def screenshot(self, path: Path) -> None:
-        """A PNG of the page (for humans looking at a failure)."""
-        import base64
-
+    async def screenshot(self, path: Path) -> bytes:
+        """A PNG of the page, written to ``path`` (for humans) and returned (for checks)."""
         shot = await self.send("Page.captureScreenshot", {"format": "png"})
-        await asyncio.to_thread(path.write_bytes, base64.b64decode(shot["data"]))
+        data = base64.b64decode(shot["data"])
+        await asyncio.to_thread(path.write_bytes, data)
+        return data
 
     async def close(self) -> None:
         """Disconnect."""
@@ -151,13 +157,16 @@ class Browser:
         with urllib.request.urlopen(request, timeout=10) as response:
             return str(json.load(response)["webSocketDebuggerUrl"])
 
-    async def open(self, url: str) -> Page:
-        """A new page at `url` with Runtime and Page domains enabled."""
+    async def open(self, url: str, init_script: str | None = None) -> Page:
+        """A new page at `url` with Runtime and Page domains enabled; ``init_script`` runs in
+        it before any of the page's own scripts (e.g. to watch its ``fetch`` calls)."""
         ws_url = await asyncio.to_thread(self._new_target, "about:blank")
         ws = await websockets.connect(ws_url, max_size=64 * 1024 * 1024)
         page = Page(ws)
         await page.send("Runtime.enable")
         await page.send("Page.enable")
+        if init_script:
+            await page.send("Page.addScriptToEvaluateOnNewDocument", {"source": init_script})
         await page.send("Page.navigate", {"url": url})
         return page
 
@@ -171,3 +180,82 @@ class Browser:
                 self._process.kill()
                 self._process.wait(5)
         shutil.rmtree(self._profile, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A decoded PNG: ``pixel(x, y)`` is (r, g, b, a), 8 bits each."""
+
+    width: int
+    height: int
+    rgba: bytes
+
+    def pixel(self, x: int, y: int) -> tuple[int, int, int, int]:
+        at = (y * self.width + x) * 4
+        r, g, b, a = self.rgba[at:at + 4]
+        return r, g, b, a
+
+
+def decode_png(data: bytes) -> Picture:
+    """Decodes the PNGs Chromium writes (8-bit RGB or RGBA, not interlaced), stdlib only."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    at, idat, header = 8, bytearray(), None
+    while at < len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        body = data[at + 8:at + 8 + length]
+        at += 12 + length
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        elif kind == b"IEND":
+            break
+    if header is None:
+        raise ValueError("PNG without IHDR")
+    width, height, depth, color, _, _, interlace = header
+    channels = {2: 3, 6: 4}.get(color)
+    if depth != 8 or channels is None or interlace:
+        raise ValueError(f"unsupported PNG: depth {depth}, color type {color}, "
+                         f"interlace {interlace}")
+    raw = zlib.decompress(bytes(idat))
+    stride = width * channels
+    rows: list[bytearray] = []
+    previous = bytearray(stride)
+    for y in range(height):
+        start = y * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        _unfilter(kind, line, previous, channels)
+        rows.append(line)
+        previous = line
+    pixels = b"".join(rows)
+    if channels == 3:  # add an opaque alpha
+        rgba = bytearray(width * height * 4)
+        rgba[0::4], rgba[1::4], rgba[2::4] = pixels[0::3], pixels[1::3], pixels[2::3]
+        rgba[3::4] = b"\xff" * (width * height)
+        pixels = bytes(rgba)
+    return Picture(width, height, pixels)
+
+
+def _unfilter(kind: int, line: bytearray, above: bytearray, bpp: int) -> None:
+    """Undoes one scanline's PNG filter in place (RFC 2083 section 6)."""
+    if kind == 0:
+        return
+    if kind == 2:
+        for i in range(len(line)):
+            line[i] = (line[i] + above[i]) & 0xFF
+        return
+    for i in range(len(line)):
+        left = line[i - bpp] if i >= bpp else 0
+        if kind == 1:
+            line[i] = (line[i] + left) & 0xFF
+        elif kind == 3:
+            line[i] = (line[i] + ((left + above[i]) >> 1)) & 0xFF
+        elif kind == 4:
+            up, corner = above[i], above[i - bpp] if i >= bpp else 0
+            p = left + up - corner
+            pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+            predictor = left if pa <= pb and pa <= pc else up if pb <= pc else corner
+            line[i] = (line[i] + predictor) & 0xFF
+        else:
+            raise ValueError(f"unknown PNG filter {kind}")
