@@ -241,18 +241,19 @@ async def test_a_whole_match_feeds_a_real_book_without_a_refusal(seed: int) -> N
 
 
 async def test_a_match_stopped_midway_ends_where_it_stands_and_results_every_market() -> None:
-    sink, clock = BookSink(), VirtualClock()
     feed = build_feed(3, 0, config=SimConfig(), starts_at=STARTS_AT)
     stop = asyncio.Event()
 
-    async def stopper() -> None:  # half an hour of match time in, the operator closes it
-        while feed.match.time_s < 1800:
-            await asyncio.sleep(0)
-        stop.set()
+    class ClosingClock(VirtualClock):
+        """Half an hour of match time in, the operator closes the event."""
 
-    task = asyncio.create_task(stopper())
+        async def sleep(self, seconds: float) -> None:
+            if feed.match.time_s >= 1800:
+                stop.set()
+            await super().sleep(seconds)
+
+    sink, clock = BookSink(), ClosingClock()
     report = await run_match(feed, sink, sink.create_event, SimConfig(speed=60), clock, stop)
-    await task
     assert report.refused == () and feed.ended_early and not feed.match.finished
     state = sink.books[feed.event_id].state
     assert state.status is EventStatus.CLOSED
