@@ -92,6 +92,15 @@ class Receipt(TypedDict):
     replayed: bool
 
 
+class FeedAck(TypedDict):
+    event_id: str
+    seq: int
+    status: Literal["applied", "duplicate", "refused"]
+    code: str
+    detail: str
+    version: int
+
+
 class ApiError(RuntimeError):
     """An answer other than the expected ones; ``code`` is the problem's stable code."""
 
@@ -170,6 +179,10 @@ class Calls:
     @staticmethod
     def get_event(event_id: str, token: str | None) -> Call:
         return Call("GET", f"/v1/events/{event_id}", token=token)
+
+    @staticmethod
+    def list_events() -> Call:
+        return Call("GET", "/v1/events")
 
     @staticmethod
     def set_status(token: str, event_id: str, status: EventStatus) -> Call:
@@ -254,6 +267,14 @@ class Calls:
     def settlement(token: str, event_id: str) -> Call:
         return Call("GET", f"/v1/ops/events/{event_id}/settlement", token=token)
 
+    @staticmethod
+    def publish_feed(token: str, messages: list[Mapping[str, Any]],
+                     provider: str | None) -> Call:
+        body: dict[str, Any] = {"messages": list(messages)}
+        if provider is not None:
+            body["provider"] = provider
+        return Call("POST", "/v1/ops/feed", json=body, token=token)
+
 
 def _client_options(timeout_s: float, connections: int) -> dict[str, Any]:
     return {"timeout": timeout_s,
@@ -304,6 +325,9 @@ class ApiClient:
 
     def get_event(self, event_id: str, token: str | None = None) -> Event:
         return cast(Event, self.send(Calls.get_event(event_id, token)))
+
+    def list_events(self) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], self.send(Calls.list_events()))
 
     def set_status(self, token: str, event_id: str, status: EventStatus) -> Event:
         return cast(Event, self.send(Calls.set_status(token, event_id, status)))
@@ -368,6 +392,12 @@ class ApiClient:
     def settlement(self, token: str, event_id: str) -> dict[str, Any]:
         return cast(dict[str, Any], self.send(Calls.settlement(token, event_id)))
 
+    def publish_feed(self, token: str, messages: list[Mapping[str, Any]], *,
+                     provider: str | None = None) -> list[FeedAck]:
+        """Feed messages (JSON, as ``domain.feed.to_plain`` makes them); one ack each."""
+        body = self.send(Calls.publish_feed(token, messages, provider))
+        return cast(list[FeedAck], body["acks"])
+
 
 class AsyncApiClient:
     """The asynchronous client (``httpx.AsyncClient``); an async context manager."""
@@ -413,6 +443,9 @@ class AsyncApiClient:
 
     async def get_event(self, event_id: str, token: str | None = None) -> Event:
         return cast(Event, await self.send(Calls.get_event(event_id, token)))
+
+    async def list_events(self) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], await self.send(Calls.list_events()))
 
     async def set_status(self, token: str, event_id: str, status: EventStatus) -> Event:
         return cast(Event, await self.send(Calls.set_status(token, event_id, status)))
@@ -479,3 +512,8 @@ class AsyncApiClient:
 
     async def settlement(self, token: str, event_id: str) -> dict[str, Any]:
         return cast(dict[str, Any], await self.send(Calls.settlement(token, event_id)))
+
+    async def publish_feed(self, token: str, messages: list[Mapping[str, Any]], *,
+                           provider: str | None = None) -> list[FeedAck]:
+        body = await self.send(Calls.publish_feed(token, messages, provider))
+        return cast(list[FeedAck], body["acks"])

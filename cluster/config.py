@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the builders import lazily: the CLI must start fast
     from actors.saga import SagaConfig
     from actors.settlement import SettlementConfig
     from actors.sweeper import SweeperConfig
+    from serve_apps.feed import FeedConfig
     from serve_apps.services import ApiConfig
     from storage.accounts import AccountsConfig
     from storage.wallet import WalletConfig
@@ -44,6 +45,10 @@ class Settings(BaseModel):
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    # feed ingest: Serve's gRPC port (on http_host: loopback by default), where providers
+    # publish (inplay.feed.v1.Feed, serve_apps/feed.py), and the ingest's replicas
+    feed_port: int = Field(default=50051, ge=1, le=65535)
+    feed_replicas: int = Field(default=1, ge=1)
     ray_port: int = Field(default=26380, ge=1, le=65535)
     ray_dashboard_host: str = "127.0.0.1"
     ray_dashboard_port: int = Field(default=8265, ge=1, le=65535)
@@ -77,6 +82,19 @@ class Settings(BaseModel):
     # two replicas use both cores of a laptop; the HTTP stack, not the actor, is what costs
     api_replicas: int = Field(default=2, ge=1)
     media_region: str = "local"
+    # odds: the regions with an odds cache (comma-separated; the first serves this machine's
+    # API), and how long a feed may be silent before its events' markets are suspended
+    odds_regions: str = Field(default="local", pattern=r"^[a-z0-9-]{1,32}(,[a-z0-9-]{1,32})*$")
+    feed_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    # the demo league: match seconds per second (10: 90 minutes in 9), and how long each
+    # match is open for pre-match bets before kick-off
+    demo_speed: float = Field(default=10.0, gt=0, le=1000)
+    demo_pre_match_s: float = Field(default=45.0, ge=0)
+    # the odds application (/v1/events: event reads and the SSE stream): its replicas, the
+    # requests each may hold (every open stream holds one), the stream's keep-alive comment
+    odds_replicas: int = Field(default=1, ge=1)
+    odds_max_ongoing_requests: int = Field(default=10_000, ge=1)
+    sse_keepalive_s: float = Field(default=15.0, gt=0, le=300)
 
     bet_batch_window_ms: float = Field(default=2.0, ge=0)
     # per event and API replica: more batches in flight = lower latency, smaller batches
@@ -118,7 +136,13 @@ class Settings(BaseModel):
                            snapshot_every=self.snapshot_every,
                            commit_batch_max=self.commit_batch_max,
                            wait_replicas=self.redis_wait_replicas,
-                           wait_timeout_ms=self.redis_wait_timeout_ms)
+                           wait_timeout_ms=self.redis_wait_timeout_ms,
+                           feed_timeout_s=self.feed_timeout_s,
+                           regions=self.regions())
+
+    def regions(self) -> tuple[str, ...]:
+        """The odds regions, in order (the first is this machine's)."""
+        return tuple(self.odds_regions.split(","))
 
     def wallet_config(self) -> WalletConfig:
         from storage.wallet import WalletConfig
@@ -156,6 +180,7 @@ class Settings(BaseModel):
 
     def api_config(self) -> ApiConfig:
         from serve_apps.services import ApiConfig, MarketDefaults
+        from serve_apps.streams import StreamConfig
 
         return ApiConfig(
             redis_url=self.require_redis_url(), actor=self.actor_config(),
@@ -166,7 +191,18 @@ class Settings(BaseModel):
             token_ttl_s=self.token_ttl_s, kyc_provider=self.kyc_provider,
             kyc_delay_s=self.kyc_delay_s, media_region=self.media_region,
             fast_bets=self.api_fast_bets, watch_disconnects=self.api_watch_disconnects,
-            settlement_pool=self.settlement_actors)
+            settlement_pool=self.settlement_actors,
+            streams=StreamConfig(keepalive_s=self.sse_keepalive_s))
+
+    def feed_config(self) -> FeedConfig:
+        from serve_apps.feed import FeedConfig
+
+        return FeedConfig(actor=self.actor_config(), replicas=self.feed_replicas)
+
+    @property
+    def feed_target(self) -> str:
+        """Where feed providers connect: ``host:port`` of a gRPC channel."""
+        return f"{self.http_host}:{self.feed_port}"
 
     @property
     def data_dir(self) -> Path:

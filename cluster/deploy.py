@@ -21,6 +21,34 @@ def application(settings: Settings, token_key: str) -> Application:
     return build_application(settings.api_config(), token_key, settings.api_replicas)
 
 
+ODDS_APP = "odds"
+
+
+def odds_application(settings: Settings, token_key: str) -> Application:
+    """The Serve application of the event reads and the odds stream (route prefix
+    ``/v1/events``): its own deployment, so open streams never take the bets' slots."""
+    from serve_apps.app import build_odds_application
+
+    return build_odds_application(settings.api_config(), token_key, settings.odds_replicas,
+                                  settings.odds_max_ongoing_requests)
+
+
+def feed_application(settings: Settings, token_key: str) -> Application:
+    """The Serve application of the feed ingest (gRPC ``inplay.feed.v1.Feed``, run as
+    ``FEED_APP`` on ``FEED_ROUTE`` of ``serve_apps.feed``); Serve must have been started with
+    ``feed_grpc_options``. The providers' adapter actors are made on their first message."""
+    from serve_apps.feed import build_feed_application
+
+    return build_feed_application(settings.feed_config(), token_key)
+
+
+def feed_grpc_options(settings: Settings) -> dict[str, Any]:
+    """``serve.start(grpc_options=...)``: Serve's gRPC port is the feed's."""
+    from serve_apps.feed import grpc_options
+
+    return grpc_options(settings.feed_port)
+
+
 def start_services(settings: Settings) -> None:
     """The detached actors the API relies on (get or create): the saga sweeper and the
     settlement actors."""
@@ -29,6 +57,19 @@ def start_services(settings: Settings) -> None:
 
     start_sweeper(settings.sweeper_config())
     start_settlement(settings.settlement_config())
+    start_odds(settings)
+
+
+def start_odds(settings: Settings) -> None:
+    """The odds cache of every region (``odds:<region>``), waited for: the first streams and
+    event reads find them loaded."""
+    import ray
+
+    from actors.odds_cache import OddsCacheConfig, start_odds_caches
+
+    caches = start_odds_caches([OddsCacheConfig(region=r, actor=settings.actor_config())
+                                for r in settings.regions()])
+    ray.get([c.ping.remote() for c in caches], timeout=120)
 
 
 def app_builder(args: dict[str, str]) -> Application:
@@ -38,3 +79,20 @@ def app_builder(args: dict[str, str]) -> Application:
     start_services(settings)
     token_key = args.get("token_key") or settings.secret("token_key")
     return application(settings, token_key)
+
+
+def odds_app_builder(args: dict[str, str]) -> Application:
+    """For ``serve deploy``: the ``odds`` application (route prefix ``/v1/events``)."""
+    overrides: dict[str, Any] = {k: v for k, v in args.items() if k != "token_key"}
+    settings = load_settings(**overrides)
+    start_services(settings)
+    token_key = args.get("token_key") or settings.secret("token_key")
+    return odds_application(settings, token_key)
+
+
+def feed_app_builder(args: dict[str, str]) -> Application:
+    """For ``serve deploy``: the ``feed`` application (gRPC; route prefix ``/grpc/feed``)."""
+    overrides: dict[str, Any] = {k: v for k, v in args.items() if k != "token_key"}
+    settings = load_settings(**overrides)
+    token_key = args.get("token_key") or settings.secret("token_key")
+    return feed_application(settings, token_key)

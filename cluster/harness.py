@@ -339,6 +339,7 @@ class LocalPlatform:
         self.run_id = f"{name}-{secrets.token_hex(6)}"
         self.home = self.user_home = Path()
         self.http_port = self.ray_port = self.dashboard_port = 0
+        self.feed_port = 0  # the feed's gRPC port (feed_target)
         self.env: dict[str, str] = {}
         self.up_output, self.up_seconds = "", 0.0
         self.players: list[tuple[str, str]] = []
@@ -358,9 +359,11 @@ class LocalPlatform:
         # start in token mode without one, so `inplay up` must bring its own)
         self.user_home = Path(tempfile.mkdtemp(prefix=f"inplay-{self.name}-user-"))
         self.http_port, self.ray_port, self.dashboard_port = free_port(), free_port(), free_port()
+        self.feed_port = free_port()
         self.env = _environment(self.home, self.user_home, {
             "INPLAY_HTTP_PORT": str(self.http_port), "INPLAY_RAY_PORT": str(self.ray_port),
             "INPLAY_RAY_DASHBOARD_PORT": str(self.dashboard_port), MARKER_ENV: self.run_id,
+            "INPLAY_FEED_PORT": str(self.feed_port),
             **self.extra_env})
         self._lease = _Lease(self.registry, _Record(
             self.run_id, os.getpid(), str(self.home), str(self.user_home), self.keep_home,
@@ -450,6 +453,11 @@ class LocalPlatform:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def feed_target(self) -> str:
+        """Where feed providers connect (gRPC ``host:port``; ``cluster.feed_client``)."""
+        return f"127.0.0.1:{self.feed_port}"
 
     @property
     def username(self) -> str:

@@ -59,7 +59,8 @@ class InplayAPI(FastAPI):
             if receive is None:  # refused: too large
                 return
             if scope["method"] == "HEAD":
-                scope, send = {**scope, "method": "GET"}, _without_body(send)
+                scope, send = {**scope, "method": "GET", "inplay.head": True}, \
+                    _without_body(send)
             elif (self.fast_bets and scope["method"] == "POST"
                     and scope["path"][len(scope.get("root_path", "")):] == bets.HOT_PATH):
                 await bets.fast_place_bet(self, scope, receive, send, super().__call__)
@@ -166,3 +167,63 @@ def skip_disconnect_watch() -> bool:
 def build_application(config: ApiConfig, token_key: str, replicas: int) -> Application:
     deployment: Any = ApiDeployment
     return deployment.options(num_replicas=replicas).bind(config, token_key)
+
+
+# ---------------------------------------------------------------- the odds application
+
+ODDS_PREFIX = "/v1/events"
+
+
+class OddsAPI(InplayAPI):
+    """The event routes alone, mounted by Serve at ``ODDS_PREFIX``: Serve adds the prefix to
+    ``root_path`` but keeps it in ``path``, and these routes are declared with their full
+    paths (the same router as in ``create_app``), so the prefix is taken back out."""
+
+    fast_bets = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        root = scope.get("root_path", "")
+        if root.endswith(ODDS_PREFIX):
+            scope = {**scope, "root_path": root[:-len(ODDS_PREFIX)]}
+        await super().__call__(scope, receive, send)
+
+
+def create_odds_app(svc: ApiServices | None = None) -> FastAPI:
+    """What the ``odds`` application serves: ``GET /v1/events``, ``/v1/events/{event_id}``
+    and the stream, from the same router as ``create_app`` (whose OpenAPI documents them)."""
+    app = OddsAPI(title="inplay odds", version=API_VERSION, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    if svc is not None:
+        app.state.services = svc
+    problems.install(app)
+    app.include_router(events.router)
+    return app
+
+
+@serve.deployment(
+    name="odds",
+    # every open stream holds one of these for its whole life: thousands per replica, and
+    # none of them is a slot the bets' deployment (``api``) needs
+    max_ongoing_requests=10_000,
+    ray_actor_options={"num_cpus": 0},
+    logging_config={"enable_access_log": False},
+)
+@serve.ingress()
+class OddsDeployment:
+    """One odds replica: event reads from the region's odds cache, and the odds streams."""
+
+    def __init__(self, config: ApiConfig, token_key: str) -> None:
+        self.services = ApiServices.build(config, token_key)
+        # a stream watches for its client hanging up itself (serve_apps.streams)
+        skip_disconnect_watch()
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_odds_app(self.services)
+
+
+def build_odds_application(config: ApiConfig, token_key: str, replicas: int,
+                           max_ongoing_requests: int = 10_000) -> Application:
+    """The ``odds`` application (route prefix ``ODDS_PREFIX``)."""
+    deployment: Any = OddsDeployment
+    return deployment.options(num_replicas=replicas,
+                              max_ongoing_requests=max_ongoing_requests).bind(config, token_key)

@@ -54,6 +54,8 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
 player = require(Role.PLAYER)
 operator = require(Role.OPERATOR)
 publisher = require(Role.PUBLISHER)
+# feed messages over HTTP: an operator, or a provider with its own token
+feed_publisher = require(Role.OPERATOR, Role.FEED)
 
 
 async def idempotency_key(
@@ -83,3 +85,5 @@ review_service = _service("reviews")
 audit_service = _service("audit")
 media_service = _service("media")
 readiness = _service("readiness")
+feed_service = _service("feed")
+stream_service = _service("streams")

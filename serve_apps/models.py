@@ -224,6 +224,12 @@ class MarketStatusIn(Strict):
     status: Literal["open", "suspended", "closed"]
 
 
+class DelayIn(Strict):
+    model_config = _examples({"in_play_delay_s": 5})
+
+    in_play_delay_s: Annotated[float, Field(ge=0, le=30, strict=True)]
+
+
 class OddsIn(Strict):
     model_config = _examples({"market_id": "mw", "prices": {"home": "2.40", "away": "3.00"}})
 
@@ -385,6 +391,8 @@ class MarketOut(Out):
     version: int
     in_play_delay_s: float
     selections: list[SelectionOut]
+    cause: str = Field(description="why the market is suspended (a bet stop's cause: "
+                       "\"goal\", \"feed_lost\", \"event\", ...); \"\" otherwise")
 
 
 class EventOut(Out):
@@ -395,6 +403,8 @@ class EventOut(Out):
     starts_at: str
     score: str
     markets: list[MarketOut]
+    version: int = Field(description="the event's public version: one more for each change "
+                         "a bettor can see; the odds stream's message id")
 
 
 class EventSummaryOut(Out):
@@ -440,7 +450,7 @@ class SessionOut(Out):
     token: str
     expires_at: Time
     account_id: str
-    role: Literal["player", "operator", "publisher"]
+    role: Literal["player", "operator", "publisher", "feed"]
 
 
 class LimitOut(Out):
@@ -458,7 +468,7 @@ class ExclusionStateOut(Out):
 class AccountOut(Out):
     account_id: str
     username: str
-    role: Literal["player", "operator", "publisher"]
+    role: Literal["player", "operator", "publisher", "feed"]
     jurisdiction: str
     status: Literal["open", "closed"]
     kyc_status: Literal["pending", "verified", "rejected", "n/a"]
@@ -642,3 +652,40 @@ class QuoteOut(Out):
     price: PriceText = Field(description="the selection's price the bet is valued at")
     price_version: int
     expires_at: Time
+
+
+# ---------------------------------------------------------------- the feed
+
+MAX_FEED_MESSAGES = 1000
+
+
+class FeedIn(Strict):
+    """A provider's messages as ``domain.feed.parse`` takes them (docs/API.md, "Feed
+    ingest"); each is checked on its own: a malformed one is acked ``refused``."""
+
+    model_config = _examples({"messages": [
+        {"kind": "bet_stop", "event_id": "demo-match", "seq": 41, "cause": "goal"},
+        {"kind": "score", "event_id": "demo-match", "seq": 42, "score": "1-0"},
+        {"kind": "odds_change", "event_id": "demo-match", "seq": 43, "market_id": "mw",
+         "prices": {"home": "1.50", "draw": "4.00", "away": "7.00"}},
+        {"kind": "bet_start", "event_id": "demo-match", "seq": 44},
+        {"kind": "alive", "event_id": "", "seq": 9}]})
+
+    provider: Identifier | None = Field(
+        default=None, description="whom the messages speak for; the token's subject when left "
+                                  "out (only an operator may name another provider)")
+    messages: Annotated[list[dict[str, Any]],
+                        Field(min_length=1, max_length=MAX_FEED_MESSAGES)]
+
+
+class AckOut(Out):
+    event_id: str
+    seq: int
+    status: Literal["applied", "duplicate", "refused"]
+    code: str = Field(description="why it was refused (a code of the error table); \"\" else")
+    detail: str
+    version: int = Field(description="the event's public version after it (0: not known)")
+
+
+class FeedOut(Out):
+    acks: list[AckOut] = Field(description="one per message, in the order sent")

@@ -18,13 +18,15 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from actors.event_actor import ActorConfig, CashoutRequest
+from actors.feed import FeedAdapters
+from actors.odds_cache import OddsCacheClient, OddsCacheConfig
 from actors.registry import EventClient, EventRegistry
 from actors.saga import BetSaga, SagaConfig
 from actors.settlement import SettlementClient
 from actors.sweeper import sweeper_alive
 from domain import errors
 from domain.bets import BetDecision, PlaceBet, bet_id_for
-from domain.book import market_spec
+from domain.book import bet_delay_is_safe, market_spec
 from domain.cashout import CashoutDecision, Quote
 from domain.events import (
     BetAccepted,
@@ -35,6 +37,7 @@ from domain.events import (
     MarketStatus,
     OddsPolicy,
 )
+from domain.feed import MAX_SEQ, Ack, AckStatus, FeedMessage, parse
 from domain.identity import KycStatus, Role, TokenError, TokenSigner
 from domain.jurisdiction import PaymentMethod, Product, product_allowed
 from domain.ledger import Statement
@@ -43,6 +46,7 @@ from domain.settlement import MarketResult
 from domain.views import EventSummary, EventView, ExposureView
 from media.entitlements import EntitlementStore
 from media.playlist import Tier
+from serve_apps.streams import OddsStreams, StreamConfig
 from storage.accounts import (
     Account,
     Accounts,
@@ -95,6 +99,12 @@ class ApiConfig:
     watch_disconnects: bool = False
     # the settlement actors (settlement:0 .. settlement:<n-1>)
     settlement_pool: int = 2
+    # the odds stream (GET /v1/events/{event_id}/stream)
+    streams: StreamConfig = field(default_factory=StreamConfig)
+
+    def odds_cache(self) -> OddsCacheConfig:
+        """The odds cache players read from: this machine's region (the first)."""
+        return OddsCacheConfig(region=self.actor.regions[0], actor=self.actor)
 
 
 @dataclass(frozen=True)
@@ -285,14 +295,23 @@ class EventService:
     """Events and their markets: the event actors (the authority) and the catalog (listings)."""
 
     def __init__(self, registry: EventRegistry, catalog: Catalog, defaults: MarketDefaults,
-                 settlement: SettlementClient) -> None:
+                 settlement: SettlementClient, odds: OddsCacheClient | None = None) -> None:
         self.registry, self.catalog, self.defaults = registry, catalog, defaults
         self.settlement = settlement
+        self.odds = odds
 
     async def listing(self) -> list[EventSummary]:
         return await self.catalog.list()
 
     async def view(self, event_id: str) -> EventView:
+        """The event as players see it: from the region's odds cache (a read that must see
+        its own write, an operator's, asks the event actor: ``authority_view``)."""
+        if self.odds is None:
+            return await self.authority_view(event_id)
+        return await self.odds.view(event_id)
+
+    async def authority_view(self, event_id: str) -> EventView:
+        """The event from its actor, after every change it has acknowledged."""
         return await (await self.registry.get(event_id)).view()
 
     async def exposure(self, event_id: str) -> ExposureView:
@@ -343,6 +362,17 @@ class EventService:
 
     async def set_score(self, event_id: str, score: str) -> EventView:
         return await self._changed(event_id, lambda c: c.set_score(score))
+
+    async def set_delay(self, event_id: str, market_id: str, delay_s: float,
+                        video_latency_ms: float | None) -> EventView:
+        """A market's in-play delay, refused at or below the fastest video tier's latency
+        (``None``: no video of the event is live)."""
+        if not bet_delay_is_safe(delay_s, video_latency_ms):
+            raise errors.DelayTooShort(
+                f"an in-play delay of {delay_s:g} s is not above the fastest video tier's "
+                f"latency ({video_latency_ms:.0f} ms): bettors would see the play first",
+                video_latency_ms=round(video_latency_ms or 0.0, 1))
+        return await self._changed(event_id, lambda c: c.set_delay(market_id, delay_s))
 
     # ---- settlement: the event actor journals the step, a settlement actor pays it
 
@@ -591,6 +621,58 @@ class Readiness:
         return "ok" if await sweeper_alive() else "not sweeping"
 
 
+# ---------------------------------------------------------------- the feed
+
+
+class FeedService:
+    """Providers' feed messages (gRPC ``Publish``, ``POST /v1/ops/feed``): each is parsed
+    here (``domain.feed.parse``: a malformed one is acked ``refused INVALID_FEED_MESSAGE`` and
+    goes no further), the rest are applied by the provider's adapter (``actors.feed``).
+    One ack per message, in order."""
+
+    # who may publish: a provider's own token, a publisher's, an operator's
+    ROLES = (Role.FEED, Role.PUBLISHER, Role.OPERATOR)
+
+    def __init__(self, adapters: FeedAdapters) -> None:
+        self.adapters = adapters
+
+    @staticmethod
+    def provider_of(who: Principal, provider: str | None = None) -> str:
+        """Whom the messages speak for: the caller (the token's subject), or the provider an
+        operator names (FORBIDDEN for anyone else: a provider only speaks for itself)."""
+        require_role(who, *FeedService.ROLES)
+        if provider is None or provider == who.account_id:
+            return who.account_id
+        if who.role is not Role.OPERATOR:
+            raise errors.Forbidden("a feed publishes as itself (the token's subject)")
+        return provider
+
+    async def publish(self, provider: str, raw: list[Any]) -> list[Ack]:
+        acks: list[Ack | None] = [None] * len(raw)
+        parsed: list[tuple[int, FeedMessage]] = []
+        for index, item in enumerate(raw):
+            try:
+                parsed.append((index, parse(provider, item)))
+            except errors.InvalidFeedMessage as exc:
+                acks[index] = _refused(item, exc)
+        applied = await self.adapters.publish(provider, [msg for _, msg in parsed])
+        for (index, _), ack in zip(parsed, applied, strict=True):
+            acks[index] = ack
+        return [a for a in acks if a is not None]
+
+
+def _refused(item: Any, exc: errors.DomainError) -> Ack:
+    """The ack of a malformed message: its event and seq when it has readable ones."""
+    event_id = item.get("event_id") if isinstance(item, dict) else None
+    seq = item.get("seq") if isinstance(item, dict) else None
+    readable = isinstance(event_id, str) and len(event_id) <= 64 and event_id.isprintable()
+    return Ack(event_id if readable else "",  # type: ignore[arg-type]
+               seq if isinstance(seq, int) and not isinstance(seq, bool)
+               and abs(seq) <= MAX_SEQ else 0,
+               AckStatus.REFUSED, exc.code,
+               exc.detail.encode("utf-8", "replace").decode())  # it may quote the input
+
+
 # ---------------------------------------------------------------- one replica's services
 
 
@@ -608,6 +690,10 @@ class ApiServices:
     audit: AuditService
     media: MediaService
     readiness: Readiness
+    # the odds stream's hubs (one per event with open streams on this replica)
+    streams: OddsStreams | None = None
+    # feed messages (POST /v1/ops/feed; the gRPC ingest builds its own)
+    feed: FeedService | None = None
 
     @classmethod
     def build(cls, config: ApiConfig, token_key: str) -> ApiServices:
@@ -621,15 +707,18 @@ class ApiServices:
         kyc = SimulatedKycProvider(delay_s=config.kyc_delay_s) \
             if config.kyc_provider == "simulated" else None
         settlement = SettlementClient(config.settlement_pool, SettlementStore(client))
+        odds = OddsCacheClient(config.odds_cache())
         return cls(
             config=config, auth=auth,
             bets=BetService(BetSaga(wallet, registry, config.saga), BetIndex(client), accounts,
                             settlement),
-            events=EventService(registry, catalog, config.markets, settlement),
+            events=EventService(registry, catalog, config.markets, settlement, odds),
             accounts=AccountService(accounts, auth, kyc, Background()),
             wallet=WalletService(wallet, accounts, queue),
             reviews=ReviewService(queue, accounts, wallet),
             audit=AuditService(config.redis_url, catalog),
             media=MediaService(config.media_region, EntitlementStore(client), accounts),
             readiness=Readiness(client),
+            streams=OddsStreams(odds, config.streams),
+            feed=FeedService(FeedAdapters(config.actor)),
         )

@@ -16,7 +16,9 @@ from fastapi.responses import Response
 from domain.bets import BetDecision
 from domain.cashout import CashoutDecision, Quote
 from domain.clock import rfc3339, rfc3339_ms
+from domain.deltas import Delta, DeltaKind
 from domain.events import BetAbandoned, BetAccepted, BetCashedOut, BetHeld, CashoutHeld
+from domain.feed import Ack
 from domain.ladder import format_price
 from domain.ledger import Statement
 from domain.limits import ExclusionPeriod
@@ -145,6 +147,7 @@ def market_body(market: MarketView) -> dict[str, Any]:
         "version": market.version, "in_play_delay_s": market.in_play_delay_s,
         "selections": [{"selection_id": s.selection_id, "name": s.name,
                         "price": format_price(s.price)} for s in market.selections],
+        "cause": market.cause,
     }
 
 
@@ -153,8 +156,44 @@ def event_body(view: EventView) -> dict[str, Any]:
     return {
         "event_id": view.event_id, "name": view.name, "sport": view.sport,
         "status": view.status.value, "starts_at": view.starts_at, "score": view.score,
-        "markets": [market_body(m) for m in view.markets],
+        "markets": [market_body(m) for m in view.markets], "version": view.version,
     }
+
+
+# ---------------------------------------------------------------- the odds stream (SSE)
+
+SSE_KEEPALIVE = b": keep-alive\n\n"
+
+
+def delta_body(delta: Delta) -> dict[str, Any]:
+    """One odds stream message's data: what changed, and the event's version after it."""
+    if delta.kind is DeltaKind.ODDS:
+        return {"version": delta.version, "market_id": delta.market_id,
+                "market_version": delta.market_version,
+                "prices": {sel: format_price(price) for sel, price in delta.prices}}
+    if delta.kind is DeltaKind.SCORE:
+        return {"version": delta.version, "score": delta.score}
+    return {"version": delta.version, "status": delta.status, "market_id": delta.market_id,
+            "markets": dict(delta.markets), "cause": delta.cause}
+
+
+def sse_message(kind: str, version: int, body: dict[str, Any]) -> bytes:
+    """A server-sent event: its type, ``id: <version>`` and one line of JSON data."""
+    return b"event: %s\nid: %d\ndata: %s\n\n" % (kind.encode(), version, orjson.dumps(body))
+
+
+def sse_delta(delta: Delta) -> bytes:
+    return sse_message(delta.kind.value, delta.version, delta_body(delta))
+
+
+def sse_snapshot(view: EventView) -> bytes:
+    """The stream's snapshot: the same JSON as ``GET /v1/events/{event_id}``."""
+    return sse_message("snapshot", view.version, event_body(view))
+
+
+def sse_retry(retry_ms: int) -> bytes:
+    """How long a client should wait before it reconnects."""
+    return b"retry: %d\n\n" % retry_ms
 
 
 def summary_body(summary: EventSummary) -> dict[str, Any]:
@@ -259,3 +298,12 @@ def review_body(item: ReviewItem) -> dict[str, Any]:
     if item.amount is not None:
         body["amount"] = item.amount
     return body
+
+
+# ---------------------------------------------------------------- the feed
+
+
+def ack_body(ack: Ack) -> dict[str, Any]:
+    """One feed message's ack (``POST /v1/ops/feed``)."""
+    return {"event_id": ack.event_id, "seq": ack.seq, "status": ack.status.value,
+            "code": ack.code, "detail": ack.detail, "version": ack.version}

@@ -18,15 +18,20 @@ from serve_apps import docs
 from serve_apps.deps import (
     audit_service,
     event_service,
+    feed_publisher,
+    feed_service,
     media_service,
     operator,
     review_service,
 )
 from serve_apps.models import (
     AuditOut,
+    DelayIn,
     EventIn,
     EventOut,
     ExposureOut,
+    FeedIn,
+    FeedOut,
     KycDecisionIn,
     KycOut,
     MarketOfEventOut,
@@ -50,6 +55,7 @@ from serve_apps.routes.auth_first import AuthFirstRoute
 from serve_apps.services import (
     AuditService,
     EventService,
+    FeedService,
     MarketDefinition,
     MediaService,
     Principal,
@@ -57,6 +63,7 @@ from serve_apps.services import (
     SelectionDefinition,
 )
 from serve_apps.views import (
+    ack_body,
     event_body,
     exposure_body,
     json_response,
@@ -133,6 +140,26 @@ async def set_market_status(body: MarketStatusIn, event_id: str = _EVENT_ID,
                             events: EventService = Depends(event_service)) -> Response:
     """Suspend, re-open or close one market (a bet stop)."""
     view = await events.set_market_status(event_id, market_id, MarketStatus(body.status))
+    return json_response(event_body(view))
+
+
+@router.post("/events/{event_id}/markets/{market_id}/delay", response_model=EventOut,
+             responses=docs.responses(200, *_CHANGE, "UNKNOWN_MARKET", "INVALID_EVENT",
+                                      "DELAY_TOO_SHORT", "MEDIA_UNAVAILABLE", ok=EventOut))
+async def set_delay(body: DelayIn, event_id: str = _EVENT_ID, market_id: str = _MARKET_ID,
+                    _: Principal = Depends(operator),
+                    events: EventService = Depends(event_service),
+                    media: MediaService = Depends(media_service)) -> Response:
+    """A market's in-play delay: how long an in-play bet is held before it is re-checked.
+
+    It can never be set at or below the glass-to-glass latency of the fastest video tier a
+    bettor can watch for this event (measured live by the region's media actor): a bettor
+    who sees the goal before the book does must not be able to bet on it. Such a change is
+    409 ``DELAY_TOO_SHORT`` with the measured ``video_latency_ms``; nothing changes.
+    """
+    stats = await media.call("stats", event_id)
+    view = await events.set_delay(event_id, market_id, body.in_play_delay_s,
+                                  stats.get("fastest_tier_latency_ms"))
     return json_response(event_body(view))
 
 
@@ -298,3 +325,19 @@ async def verify_audit(_: Principal = Depends(operator),
     if check.first_bad is not None:
         body["first_bad"] = check.first_bad
     return json_response(body)
+
+
+@router.post("/feed", response_model=FeedOut,
+             responses=docs.responses(200, *docs.ROLE, *docs.BODY, "UNAVAILABLE", ok=FeedOut))
+async def feed(body: FeedIn, who: Principal = Depends(feed_publisher),
+               feed: FeedService | None = Depends(feed_service)) -> Response:
+    """Feed messages over HTTP (role ``operator`` or ``feed``): what a provider sends over
+    gRPC (``inplay.feed.v1.Feed``), as JSON. One ack per message, in order: ``applied``,
+    ``duplicate`` (its ``seq`` is not above the last applied for the event) or ``refused``
+    with a code (``INVALID_FEED_MESSAGE``, ``UNKNOWN_EVENT``, ``UNKNOWN_MARKET``, ...).
+    A refused message changes nothing; the others still apply."""
+    if feed is None:
+        raise errors.Unavailable("the feed is not set up on this replica")
+    provider = FeedService.provider_of(who, body.provider)
+    acks = await feed.publish(provider, body.messages)
+    return json_response({"acks": [ack_body(a) for a in acks]})
