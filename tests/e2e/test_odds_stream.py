@@ -92,7 +92,7 @@ async def test_a_stream_through_haproxy(platform: Platform) -> None:
             snapshots = [await r.message() for r in readers]
             assert {s.event for s in snapshots} == {"snapshot"}
             assert snapshots[0].data["event_id"] == event_id
-            version = snapshots[0].id
+            version = snapshots[0].version
             # HAProxy holds them on the odds backend; the bets' backend did not get them
             held = backends(config)
             assert held["http-odds"]["scur"] >= STREAMS + idle_before["http-odds"]["scur"], held

@@ -115,7 +115,7 @@ async def test_a_client_reads_the_snapshot_then_every_change_in_order(served: Se
         assert snapshot.event == "snapshot" and snapshot.data == event
         assert snapshot.id == event["version"] and sse.retry_ms == 1000
         assert {m["market_id"]: m["cause"] for m in event["markets"]} == {"mw": "", "ou25": ""}
-        v = snapshot.id
+        v = snapshot.version
         await actor.change_odds.remote("mw", {"home": Decimal("2.60"), "away": Decimal("3.00")})
         await actor.set_market_status.remote("ou25", MarketStatus.SUSPENDED)
         await actor.set_score.remote("1-1")
@@ -169,15 +169,15 @@ async def test_reconnecting_with_last_event_id_never_goes_back(served: Served) -
                 except TimeoutError:
                     break
                 if message.event == "snapshot":
-                    assert last is None or message.id > last, (last, message.id)
+                    assert last is None or message.version > last, (last, message.id)
                 else:
-                    assert last is not None and message.id == last + 1, (last, message.id)
+                    assert last is not None and message.version == last + 1, (last, message.id)
                 seen.append(message)
                 last = message.id
         if mover.done() and last == (await actor.view.remote()).version:
             break
     await mover
-    ids = [m.id for m in seen]
+    ids = [m.version for m in seen]
     assert ids == sorted(set(ids)), "an id went back or came twice"
     assert connections > 20
     deltas = sum(1 for m in seen if m.event != "snapshot")

@@ -16,6 +16,12 @@ class Message:
 
     event: str = ""
     id: int | None = None
+
+    @property
+    def version(self) -> int:
+        """The message's id, which every message of the odds stream has."""
+        assert self.id is not None, f"a message without an id: {self}"
+        return self.id
     data: Any = None
     comment: str | None = None
 
@@ -53,7 +59,7 @@ class SseReader:
         self._reader.cancel()
 
     async def _read(self, response: httpx.Response) -> None:
-        event, ident, data = "", None, []
+        event, ident, data = "", None, []  # type: str, int | None, list[str]
         try:
             async for line in response.aiter_lines():
                 if line.startswith(":"):
