@@ -40,7 +40,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     busy = local.busy_ports(settings)
     if busy:
         _say(f"cannot start: port(s) {busy} already in use (set INPLAY_HTTP_PORT, "
-             "INPLAY_RAY_PORT, INPLAY_RAY_DASHBOARD_PORT)")
+             "INPLAY_RAY_PORT, INPLAY_RAY_DASHBOARD_PORT, INPLAY_FEED_PORT)")
         return 1
     local.apply_serve_env()
     _say(f"inplay home: {settings.home}")
@@ -55,7 +55,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         address, session = local.start_ray_head(settings)
     http_url = f"http://{settings.http_host}:{settings.http_port}"
     dashboard = f"http://{settings.ray_dashboard_host}:{settings.ray_dashboard_port}"
-    state = local.RunState(redis_url, redis_pid, embedded, address, session, http_url, dashboard)
+    state = local.RunState(redis_url, redis_pid, embedded, address, session, http_url, dashboard,
+                           feed_target=settings.feed_target)
     state.save(settings)
     try:
         _deploy(settings, address, http_url, demo=args.demo)
@@ -64,7 +65,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         _teardown(settings, state)
         return 1
     _say(f"\nAPI        {http_url}\nAPI docs   {http_url}/docs\n"
-         f"web page   {http_url}/\nRay dash   {dashboard}\n")
+         f"web page   {http_url}/\nRay dash   {dashboard}\n"
+         f"feed gRPC  {settings.feed_target}  (inplay.feed.v1.Feed; metadata application: "
+         "feed, authorization: Bearer <inplay token create --role feed NAME>)\n")
     if args.detach:
         _say("running in the background; stop with: inplay down")
         return 0
@@ -79,29 +82,55 @@ def _deploy(settings: Settings, address: str, http_url: str, demo: bool) -> None
     from ray import serve
 
     from cluster import local
-    from cluster.deploy import application, start_services
+    from cluster.deploy import (
+        ODDS_APP,
+        application,
+        feed_application,
+        feed_grpc_options,
+        odds_application,
+        start_services,
+    )
+    from serve_apps.feed import FEED_APP, FEED_ROUTE
 
     ray.init(address=address, namespace="inplay", log_to_driver=False)
     start_services(settings)
-    serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
+    # gRPC on the feed's port: HAProxy listens there (on http_host) for the feed application
+    serve.start(http_options={"host": settings.http_host, "port": settings.http_port},
+                grpc_options=feed_grpc_options(settings))
     token_key = settings.secret("token_key")
     serve.run(application(settings, token_key), name="inplay", route_prefix="/",
+              blocking=False)
+    # event reads and the odds stream: HAProxy sends /v1/events/... here (longest prefix)
+    serve.run(odds_application(settings, token_key), name=ODDS_APP,
+              route_prefix="/v1/events", blocking=False)
+    # feed ingest over gRPC (the route prefix only puts it among HAProxy's backends)
+    serve.run(feed_application(settings, token_key), name=FEED_APP, route_prefix=FEED_ROUTE,
               blocking=False)
     health = local.wait_healthy(http_url)
     _say(f"healthy: {health['checks']}")
     if demo:
-        _seed_demo(settings, http_url)
+        _seed_demo(settings, address, http_url)
 
 
-def _seed_demo(settings: Settings, http_url: str) -> None:
-    from cluster import demo
+def _seed_demo(settings: Settings, address: str, http_url: str) -> None:
+    from cluster import demo, local
 
     operator_token = _issue_token(settings, "operator", "demo-operator")
     publisher_token = _issue_token(settings, "publisher", "demo-publisher")
     passwords = {name: demo_password(settings, name) for name in demo.DEMO_PLAYERS}
+    feed_token = _issue_token(settings, "feed", demo.DEMO_PROVIDER)
     creds = demo.seed(http_url, operator_token, publisher_token, passwords)
-    demo.start_demo_actors(http_url, operator_token, settings.media_region)
-    _say(f"\ndemo event: {creds.event_id}   ({http_url}/?event={creds.event_id})")
+    demo.start_demo_actors(http_url, settings.media_region)
+    # the league is a feed provider like any other: its own program over the public APIs
+    subprocess.run([sys.executable, "-m", "simulations.league", "start", "--api", http_url,
+                    "--feed", settings.feed_target, "--speed", str(settings.demo_speed),
+                    "--pre-match", str(settings.demo_pre_match_s)], check=True,
+                   stdout=subprocess.DEVNULL,
+                   env={**os.environ, **local.loopback_env(settings), "RAY_ADDRESS": address,
+                        "INPLAY_OPERATOR_TOKEN": operator_token,
+                        "INPLAY_FEED_TOKEN": feed_token})
+    event_id = demo.wait_for_match(http_url)
+    _say(f"\ndemo match: {event_id}   ({http_url}/ follows the match in play)")
     for name, password in creds.players:
         _say(f"player: {name} / {password}")
     _say(f"operator token: {operator_token}")
@@ -190,6 +219,8 @@ def cmd_status(_: argparse.Namespace) -> int:
         return 1
     _say(f"Ray {state.ray_address} (dashboard {state.dashboard_url})")
     _say(f"Redis {'embedded' if state.redis_embedded else 'external'}")
+    if state.feed_target:
+        _say(f"feed (gRPC) {state.feed_target}")
     return 0 if response.status_code == 200 else 1
 
 
@@ -280,10 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop this home's platform").set_defaults(func=cmd_down)
     sub.add_parser("status", help="is it healthy?").set_defaults(func=cmd_status)
-    token = sub.add_parser("token", help="credentials for operators and publishers")
+    token = sub.add_parser("token", help="credentials for operators, publishers and feeds")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     create = token_sub.add_parser("create", help="create a principal and print its token")
-    create.add_argument("--role", choices=("operator", "publisher"), required=True)
+    create.add_argument("--role", choices=("operator", "publisher", "feed"), required=True)
     create.add_argument("name")
     create.set_defaults(func=cmd_token)
     password = sub.add_parser("demo-password", help="a demo player's password (for scripts)")

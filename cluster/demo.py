@@ -1,70 +1,51 @@
-"""``inplay up --demo``: a demo event, verified and funded players, a live synthetic stream.
+"""``inplay up --demo``: a league of simulated matches, verified and funded players, live video.
 
-Everything is created through the public HTTP API (as an operator and as players would), so
-the demo exercises the real paths. The synthetic video is published by WHIP from a small
-detached actor (``demo-publisher``) that lives as long as the cluster; a ``demo-match`` actor
-moves the prices a little every few seconds so the odds on the page are alive.
+Everything is created through the public APIs (as an operator, a feed provider and players
+would), so the demo exercises the real paths. A ``demo-league`` actor plays simulated football
+matches one after another and publishes them through the gRPC feed ingest: prices, bet stops,
+score, heartbeats, results (settled and paid). The synthetic video is published by WHIP from
+a ``demo-publisher`` actor to the match in play (or about to start). Both are detached and
+live as long as the cluster.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import secrets
+import time
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from cluster.api_client import ApiClient, ApiError, AsyncApiClient
 
 log = logging.getLogger(__name__)
 
-DEMO_EVENT_ID = "demo-match"
+DEMO_PREFIX = "demo-"
+# the league's provider name (the subject of its feed token)
+DEMO_PROVIDER = "demo-feed"
+# the in-play delay of the demo's markets: above the video's glass-to-glass latency
+DEMO_DELAY_S = 3.0
 DEMO_PLAYERS = ("demo1", "demo2", "demo3")
 DEMO_FUNDS = "1000.00"
 
 
 @dataclass
 class DemoCredentials:
-    event_id: str
     players: list[tuple[str, str]]
     operator_token: str
     publisher_token: str
 
 
-def demo_event_body() -> dict[str, Any]:
-    return {
-        "event_id": DEMO_EVENT_ID,
-        "name": "Inplay United v Demo City",
-        "sport": "soccer",
-        "starts_at": "2026-11-27T15:00:00Z",
-        "markets": [
-            {"market_id": "mw", "name": "Match winner", "in_play_delay_s": 2,
-             "selections": [{"selection_id": "home", "name": "Inplay United", "price": "2.50"},
-                            {"selection_id": "draw", "name": "Draw", "price": "3.20"},
-                            {"selection_id": "away", "name": "Demo City", "price": "2.80"}]},
-            {"market_id": "ou25", "name": "Over/under 2.5 goals", "in_play_delay_s": 2,
-             "selections": [{"selection_id": "over", "name": "Over 2.5", "price": "1.90"},
-                            {"selection_id": "under", "name": "Under 2.5", "price": "1.95"}]},
-        ],
-    }
-
-
 def seed(base_url: str, operator_token: str, publisher_token: str,
          passwords: dict[str, str]) -> DemoCredentials:
-    """Create the demo event and players over HTTP; idempotent (safe to run on every up)."""
+    """Create the demo players over HTTP; idempotent (safe to run on every up)."""
     with ApiClient(base_url, timeout_s=30) as api:
-        try:
-            api.get_event(DEMO_EVENT_ID)
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-            api.create_event(operator_token, demo_event_body())
         players = []
         for name in DEMO_PLAYERS:
             _player(api, operator_token, name, passwords[name])
             players.append((name, passwords[name]))
-    return DemoCredentials(DEMO_EVENT_ID, players, operator_token, publisher_token)
+    return DemoCredentials(players, operator_token, publisher_token)
 
 
 def _player(api: ApiClient, operator_token: str, name: str, password: str) -> None:
@@ -83,10 +64,12 @@ def _player(api: ApiClient, operator_token: str, name: str, password: str) -> No
 
 
 class DemoPublisher:
-    """Publishes the synthetic match by WHIP to the region's media actor, forever."""
+    """Publishes the synthetic video by WHIP to the region's media actor, forever, for the
+    demo match in play (or about to start): when the league moves on, so does the video."""
 
-    def __init__(self, event_id: str, region: str) -> None:
-        self.event_id, self.region = event_id, region
+    def __init__(self, base_url: str, region: str) -> None:
+        self.base_url, self.region = base_url, region
+        self.event_id: str | None = None
         self.error = ""
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -95,27 +78,42 @@ class DemoPublisher:
         from media.client import WhipPublisher
         from media.synthetic import SyntheticVideoTrack
 
-        while True:
-            publisher = WhipPublisher(SyntheticVideoTrack())
-            try:
-                actor = await asyncio.to_thread(get_or_create_region_actor, self.region)
-                await publisher.start(self._signal(actor))
-                await self._until_closed(publisher)
-            except Exception as exc:  # keep the demo stream up across media restarts
-                self.error = f"{type(exc).__name__}: {exc}"
-                log.warning("demo publisher: %s", self.error)
-            await publisher.close()
-            await asyncio.sleep(2)
+        async with AsyncApiClient(self.base_url, timeout_s=10) as api:
+            while True:
+                event_id = await self._current(api)
+                if event_id is None:
+                    await asyncio.sleep(2)
+                    continue
+                self.event_id = event_id
+                publisher = WhipPublisher(SyntheticVideoTrack())
+                try:
+                    actor = await asyncio.to_thread(get_or_create_region_actor, self.region)
+                    await publisher.start(self._signal(actor, event_id))
+                    await self._until_closed_or_moved(publisher, api, event_id)
+                except Exception as exc:  # keep the demo stream up across media restarts
+                    self.error = f"{type(exc).__name__}: {exc}"
+                    log.warning("demo publisher: %s", self.error)
+                await publisher.close()
+                await asyncio.sleep(1)
 
-    def _signal(self, actor: Any) -> Any:
+    @staticmethod
+    async def _current(api: AsyncApiClient) -> str | None:
+        try:
+            return await current_demo_event(api)
+        except Exception as exc:
+            log.warning("demo publisher: no event list (%s)", exc)
+            return None
+
+    @staticmethod
+    def _signal(actor: Any, event_id: str) -> Any:
         async def signal(offer: str) -> str:
-            _, answer = await actor.whip.remote(self.event_id, offer)
+            _, answer = await actor.whip.remote(event_id, offer)
             return str(answer)
 
         return signal
 
-    @staticmethod
-    async def _until_closed(publisher: Any) -> None:
+    async def _until_closed_or_moved(self, publisher: Any, api: AsyncApiClient,
+                                     event_id: str) -> None:
         closed = asyncio.Event()
 
         @publisher.pc.on("connectionstatechange")
@@ -123,46 +121,56 @@ class DemoPublisher:
             if publisher.pc.connectionState in ("failed", "closed"):
                 closed.set()
 
-        await closed.wait()
+        while not closed.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closed.wait(), 5)
+            current = await self._current(api)
+            if current is not None and current != event_id:
+                return
 
     async def ping(self) -> dict[str, Any]:
         return {"running": not self._task.done(), "error": self.error}
 
 
-class DemoMatch:
-    """Moves the demo prices by a tick now and then, as a trading feed would."""
-
-    def __init__(self, base_url: str, operator_token: str, interval_s: float = 7.0) -> None:
-        self.base_url, self.token, self.interval_s = base_url, operator_token, interval_s
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        from domain.ladder import ticks_away
-
-        rng = secrets.SystemRandom()
-        async with AsyncApiClient(self.base_url, timeout_s=10) as api:
-            while True:
-                await asyncio.sleep(self.interval_s)
-                try:
-                    event = await api.get_event(DEMO_EVENT_ID)
-                    market = rng.choice(event["markets"])
-                    sel = rng.choice(market["selections"])
-                    price = ticks_away(Decimal(sel["price"]), rng.choice((-1, 1)))
-                    await api.set_odds(self.token, DEMO_EVENT_ID, market["market_id"],
-                                       {sel["selection_id"]: str(price)})
-                except Exception as exc:
-                    log.warning("demo match: %s", exc)
-
-    async def ping(self) -> bool:
-        return not self._task.done()
+def demo_event_id(number: int) -> str:
+    return f"{DEMO_PREFIX}{number}"
 
 
-def start_demo_actors(base_url: str, operator_token: str, region: str) -> None:
+def is_demo(event_id: str) -> bool:
+    return event_id.startswith(DEMO_PREFIX) and event_id[len(DEMO_PREFIX):].isdigit()
+
+
+async def current_demo_event(api: AsyncApiClient) -> str | None:
+    """The demo match in play, else the next one to start, else None."""
+    listed = [e for e in await api.list_events() if is_demo(e["event_id"])]
+    for status in (("in_play", "suspended"), ("scheduled",)):
+        found = [e["event_id"] for e in listed if e["status"] in status]
+        if found:  # the earliest: the league lists the next match while one plays
+            return min(found, key=lambda eid: int(eid[len(DEMO_PREFIX):]))
+    return None
+
+
+def start_demo_actors(base_url: str, region: str) -> None:
+    """The video publisher (the league is a feed provider: ``simulations.league``)."""
     import ray
 
     options = {"namespace": "inplay", "lifetime": "detached", "get_if_exists": True,
                "num_cpus": 0, "max_restarts": -1}
     ray.remote(DemoPublisher).options(name="demo-publisher", **options).remote(
-        DEMO_EVENT_ID, region)
-    ray.remote(DemoMatch).options(name="demo-match", **options).remote(
-        base_url, operator_token)
+        base_url, region)
+
+
+def wait_for_match(base_url: str, timeout_s: float = 60.0) -> str:
+    """The demo match the league opened (in play or about to start)."""
+
+    async def poll() -> str:
+        async with AsyncApiClient(base_url, timeout_s=10) as api:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                found = await current_demo_event(api)
+                if found:
+                    return found
+                await asyncio.sleep(0.5)
+        raise TimeoutError(f"no demo match after {timeout_s:.0f} s")
+
+    return asyncio.run(poll())
