@@ -44,6 +44,8 @@ class RunState:
     ray_session: str
     http_url: str
     dashboard_url: str
+    # where feed providers connect (gRPC host:port); "" in a state written before it existed
+    feed_target: str = ""
 
     def save(self, settings: Settings) -> None:
         settings.run_dir.mkdir(parents=True, exist_ok=True)
@@ -63,7 +65,7 @@ def busy_ports(settings: Settings) -> list[int]:
     """Which of the ports this home needs are taken already."""
     import socket
 
-    wanted = [settings.http_port]
+    wanted = [settings.http_port, settings.feed_port]
     if not settings.ray_address:
         wanted += [settings.ray_port, settings.ray_dashboard_port]
     busy = []
@@ -80,6 +82,35 @@ def busy_ports(settings: Settings) -> list[int]:
 def apply_serve_env() -> None:
     for key, value in SERVE_ENV.items():
         os.environ.setdefault(key, value)
+    os.environ.setdefault("RAY_SERVE_HAPROXY_MAXCONN", str(haproxy_maxconn()))
+
+
+def haproxy_maxconn() -> int:
+    """Connections HAProxy may hold: every open odds stream is one, next to the bets'.
+
+    Serve's default (4,096) is below the thousands of streams a match day opens, and a
+    stream past it hangs rather than being refused. HAProxy needs two descriptors per
+    connection and refuses to start if it cannot have them, so this raises this process's
+    open-files limit to its hard limit (Ray and HAProxy inherit it) and asks for what fits.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return maxconn_for(1_048_576 if soft == resource.RLIM_INFINITY else soft)
+
+
+def maxconn_for(nofile: int) -> int:
+    """HAProxy's ``maxconn`` that starts under an open-files limit of ``nofile``.
+
+    HAProxy 2.8 asks for ``2 × maxconn`` descriptors (client and server side) plus
+    ``2 × maxpipes`` (``maxconn / 4`` by default) and a few for its listeners, and with
+    ``strict-limits`` refuses to start without them ("Cannot raise FD limit to 22537, limit
+    is 20000" for ``maxconn 9000``): 2.5 per connection, 500 spare.
+    """
+    return max(1024, min(50_000, int((nofile - 500) / 2.5)))
 
 
 def ensure_ray_token(settings: Settings) -> None:

@@ -328,14 +328,18 @@ def test_ray_listens_on_loopback_and_serve_only_where_it_is_fixed(platform: Plat
     for pid, address, port in sockets:
         if not ipaddress.ip_address(address).is_loopback:
             exposed.setdefault(pid, []).append((address, port))
-    # Serve fixes these two: HAProxy's stats and Prometheus frontends (`bind *`), and each
-    # replica's inter-deployment gRPC server (`[::]:0`); nothing else of Ray or Serve
+    # Serve fixes these: HAProxy's stats and Prometheus frontends (`bind *`), each replica's
+    # inter-deployment gRPC server (`[::]:0`), and, since the feed ingest turned Serve's gRPC
+    # on, the fallback proxy's gRPC server (`[::]:<its port>`, grpc_util.py: every call to it
+    # is still authenticated by the feed servicer); nothing else of Ray or Serve
     for pid, found in exposed.items():
         command = cmdline(pid)
         if "haproxy" in command:
             assert len(found) <= 2, found
         elif "ServeReplica" in command:
             assert len(found) <= 1, found
+        elif "ProxyActor" in command:
+            assert len(found) == 1 and found[0][0] == "::", found
         else:
             raise AssertionError(f"{command!r} listens beyond loopback: {found}")
 
