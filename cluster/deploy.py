@@ -72,27 +72,26 @@ def start_odds(settings: Settings) -> None:
     ray.get([c.ping.remote() for c in caches], timeout=120)
 
 
-def app_builder(args: dict[str, str]) -> Application:
-    """For ``serve run``/``serve deploy``: settings from the environment (and ``args``)."""
+def _from_args(args: dict[str, str], services: bool = True) -> tuple[Settings, str]:
+    """The settings from the environment (and ``args``) and the token key of a builder;
+    the services the applications rely on are started (get or create) first."""
     overrides: dict[str, Any] = {k: v for k, v in args.items() if k != "token_key"}
     settings = load_settings(**overrides)
-    start_services(settings)
-    token_key = args.get("token_key") or settings.secret("token_key")
-    return application(settings, token_key)
+    if services:
+        start_services(settings)
+    return settings, args.get("token_key") or settings.secret("token_key")
+
+
+def app_builder(args: dict[str, str]) -> Application:
+    """For ``serve run``/``serve deploy``: the ``inplay`` application."""
+    return application(*_from_args(args))
 
 
 def odds_app_builder(args: dict[str, str]) -> Application:
     """For ``serve deploy``: the ``odds`` application (route prefix ``/v1/events``)."""
-    overrides: dict[str, Any] = {k: v for k, v in args.items() if k != "token_key"}
-    settings = load_settings(**overrides)
-    start_services(settings)
-    token_key = args.get("token_key") or settings.secret("token_key")
-    return odds_application(settings, token_key)
+    return odds_application(*_from_args(args))
 
 
 def feed_app_builder(args: dict[str, str]) -> Application:
     """For ``serve deploy``: the ``feed`` application (gRPC; route prefix ``/grpc/feed``)."""
-    overrides: dict[str, Any] = {k: v for k, v in args.items() if k != "token_key"}
-    settings = load_settings(**overrides)
-    token_key = args.get("token_key") or settings.secret("token_key")
-    return feed_application(settings, token_key)
+    return feed_application(*_from_args(args, services=False))

@@ -336,8 +336,8 @@ def test_ray_listens_on_loopback_and_serve_only_where_it_is_fixed(platform: Plat
         command = cmdline(pid)
         if "haproxy" in command:
             assert len(found) <= 2, found
-        elif "ServeReplica" in command:
-            assert len(found) <= 1, found
+        elif "ServeReplica" in command:  # and, with gRPC on, its ingress gRPC server
+            assert len(found) <= 2 and {a for a, _ in found} == {"::"}, found
         elif "ProxyActor" in command:
             assert len(found) == 1 and found[0][0] == "::", found
         else:

@@ -293,8 +293,8 @@ def off_color(picture: Picture, box: Box, color: tuple[int, int, int],
 # ------------------------------------------------------------------ the demo event, as before
 
 
-async def test_bettor_page_video_odds_bet_and_rejection(platform: Platform,
-                                                        browser: Browser) -> None:
+async def test_bettor_page_video_odds_bet_and_rejection(platform: Platform, browser: Browser,
+                                                        own_event: OwnEvent) -> None:
     page = await browser.open(f"{platform.url}/?event={quote(demo_event(platform))}")
     try:
         await log_in(page, platform.username, platform.password)
@@ -306,6 +306,14 @@ async def test_bettor_page_video_odds_bet_and_rejection(platform: Platform,
 
         await assert_video_plays(page, "WebRTC")
 
+        # the bets go to an event of the test's own: the demo's match stops its markets on
+        # every dangerous moment, and a stop during the in-play delay refuses the bet
+        target = quote(own_event.event_id)
+        await page.evaluate(f"location.assign('/?event={target}'); true")
+        await page.wait_for(
+            f"location.search.includes('{target}') && document.readyState === 'complete'"
+            " && document.querySelectorAll('#markets .price:not([disabled])').length >= 2",
+            30, "the test's own event on the page")
         accepted = await place_from_slip(page, "1.00", "any")
         assert accepted["status"] == "accepted", accepted
         bet_id = accepted["betId"]
