@@ -52,6 +52,7 @@ class Market(TypedDict):
     version: int
     in_play_delay_s: float
     selections: list[Selection]
+    cause: str  # why a suspended market is suspended ("" otherwise)
 
 
 class Event(TypedDict):
@@ -62,6 +63,7 @@ class Event(TypedDict):
     starts_at: str
     score: str
     markets: list[Market]
+    version: int  # the public version: the odds stream's message id
 
 
 class MarketOfEvent(Market):
