@@ -147,7 +147,7 @@ class OddsCache:
         book = self._books.get(event_id)
         if book is None:
             return
-        moved = False
+        moved = diverged = False
         for delta in sorted(deltas, key=lambda d: d.version):
             if book.lose:
                 book.lose -= 1
@@ -155,6 +155,10 @@ class OddsCache:
                 continue
             if delta.version <= book.head:
                 self._counts["dropped"] += 1
+                known = book.at(delta.version)
+                # not the change this version was: the event's history is another one (its
+                # data was lost and it started again)
+                diverged = diverged or (known is not None and known != delta)
             elif delta.version == book.head + 1:
                 self._append(book, delta)
                 moved = True
@@ -165,6 +169,8 @@ class OddsCache:
         moved = self._drain(book) or moved
         if moved:
             self._moved(book)
+        if diverged and book.resync is None:
+            book.resync = asyncio.get_running_loop().create_task(self._resync(book))
         self._check_behind(book)
 
     async def beat(self, event_id: str, version: int) -> None:

@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from ray import serve
 from ray.serve import Application
 
-from serve_apps import body_limit, docs, problems
+from serve_apps import body_limit, docs, problems, streams
 from serve_apps.media_routes import router as media_router
 from serve_apps.routes import accounts, bets, events, health, ops, wallet
 from serve_apps.services import ApiConfig, ApiServices
@@ -184,7 +184,15 @@ class OddsAPI(InplayAPI):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         root = scope.get("root_path", "")
         if root.endswith(ODDS_PREFIX):
-            scope = {**scope, "root_path": root[:-len(ODDS_PREFIX)]}
+            root = root[:-len(ODDS_PREFIX)]
+            scope = {**scope, "root_path": root}
+        svc: ApiServices | None = getattr(self.state, "services", None)
+        if scope["type"] == "http" and scope["method"] == "GET" and svc is not None \
+                and svc.streams is not None:
+            found = streams.STREAM_PATH.match(scope["path"][len(root):])
+            if found:  # the stream's fast path: an open stream keeps no FastAPI frames
+                await streams.serve_stream(svc.streams, found.group(1), scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
 
