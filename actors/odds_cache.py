@@ -303,10 +303,12 @@ class OddsCache:
             client = await self._registry.get(event_id)
             try:
                 return await client.view()
-            except ray.exceptions.RayActorError:  # gone for good: look it up again
-                self._registry.evict(event_id)
+            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
+                self._registry.evict(event_id)  # replaced, or gone for good: look it up again
                 if attempt:
-                    raise
+                    raise errors.Unavailable(f"event {event_id}: its actor does not answer "
+                                             f"({type(exc).__name__})") from exc
+                await asyncio.sleep(0.2)
         raise AssertionError("unreachable")
 
     def _forget(self, book: _Book) -> None:
