@@ -171,6 +171,7 @@ class EventActor:
         started_at = self.clock()
         self._heard: dict[str, float] = {p: started_at for p in self.book.state.feed_seq}
         self._caches: dict[str, Any] = {}
+        self._published = self.book.state.version  # the last version sent to the caches
         self._consumer = asyncio.get_running_loop().create_task(self._consume())
         self._watchdog = asyncio.get_running_loop().create_task(self._watch())
         self._schedule_release()
@@ -194,6 +195,9 @@ class EventActor:
         while True:
             try:
                 await asyncio.to_thread(self._load)
+                # durable now, sent or not (an append whose answer was lost): the next beat
+                # tells the caches, which catch up from a snapshot
+                self._published = self.book.state.version
                 return
             except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
                 log.warning("event %s reload failed (%s); retrying", self.event_id, exc)
@@ -406,14 +410,9 @@ class EventActor:
     def _publish(self, deltas: list[Delta]) -> None:
         """Send durable deltas to every region's cache (fire and forget: a cache that misses
         one sees the gap by version and resynchronises)."""
-        for region in self.config.regions:
-            cache = self._cache(region)
-            if cache is not None:
-                cache.publish.remote(self.event_id, deltas)
-
-    def _cache(self, region: str) -> Any:
-        """The region's cache handle; looked up (non-blocking: from the beat task) if unknown."""
-        return self._caches.get(region)
+        self._published = deltas[-1].version
+        for cache in self._caches.values():  # looked up by the beat task (a blocking call)
+            cache.publish.remote(self.event_id, deltas)
 
     async def _find_caches(self) -> None:
         import ray
@@ -438,8 +437,8 @@ class EventActor:
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + self.config.beat_s
                     await self._find_caches()
-                    for cache in self._caches.values():
-                        cache.beat.remote(self.event_id, self.book.state.version)
+                    for cache in self._caches.values():  # what they were sent, not a batch
+                        cache.beat.remote(self.event_id, self._published)  # being journaled
                 await self._check_feed()
             except Exception:  # a lost beat is repaired by the next one
                 log.exception("event %s: watchdog", self.event_id)
