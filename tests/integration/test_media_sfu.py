@@ -53,7 +53,8 @@ async def test_viewers_receive_every_frame_without_transcoding() -> None:
         assert [f.stamp.frame_index for f in viewer.frames] == list(range(FRAMES))
     # The decoding viewer read the capture time from pixels; glass-to-glass is plausible.
     latencies = [f.latency for v in viewers for f in v.frames]
-    assert 0 < statistics.median(latencies) < 0.1
+    # plausible (seconds, not ms or minutes); how fast is bench_media's measurement
+    assert 0 < statistics.median(latencies) < 2.0
     assert codec_probe.total() == before, f"aiortc codec work in the SFU process: {probe}"
     assert all(o.sent_packets > FRAMES for o in sfu.viewer_outputs())
     for viewer in viewers:

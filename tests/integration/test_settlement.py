@@ -226,6 +226,7 @@ async def test_bad_input_is_refused_and_changes_nothing(market: Settling) -> Non
     assert (await p.client.view()).status is EventStatus.SCHEDULED
 
 
+@pytest.mark.timeout(900)  # 100,000 bets and their ledgers: ~3 minutes on a loaded machine
 async def test_kill_9_of_the_settlement_actor_and_of_redis_pays_every_bet_once(
         own_redis: Any) -> None:
     # a market of 100,000 bets: the actor is killed at 30% of it, the server at 70%
