@@ -55,7 +55,8 @@ class StreamConfig:
 class Stream:
     """One client's stream: a bounded queue of encoded messages, and its position."""
 
-    __slots__ = ("closed", "hub", "last", "queue", "resnap", "snapshot_first", "wake")
+    __slots__ = ("closed", "hub", "last", "ping", "queue", "resnap", "sent_at",
+                 "snapshot_first", "wake")
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
@@ -65,6 +66,8 @@ class Stream:
         self.closed = False
         self.wake: asyncio.Future[None] | None = None
         self.snapshot_first: tuple[int, bytes] | None = None
+        self.sent_at = 0.0  # loop time of the last bytes sent (the keep-alive ticker reads it)
+        self.ping = False  # the ticker found the stream idle: a keep-alive is due
 
     def offer(self, version: int, snapshot: bool, data: bytes) -> None:
         """From the hub; never blocks: a full queue is dropped for a snapshot."""
@@ -87,7 +90,12 @@ class Stream:
 
     async def next_chunk(self) -> bytes | None:
         """The next bytes to send (a keep-alive when idle), None once the stream is over."""
-        keepalive = self.hub.config.keepalive_s
+        chunk = await self._next()
+        if chunk is not None:
+            self.sent_at, self.ping = asyncio.get_running_loop().time(), False
+        return chunk
+
+    async def _next(self) -> bytes | None:
         while not self.closed:
             if self.snapshot_first is not None:
                 (version, data), self.snapshot_first = self.snapshot_first, None
@@ -106,11 +114,14 @@ class Stream:
                 if chunk:
                     return chunk
                 continue
+            if self.ping:
+                self.ping = False
+                return views.SSE_KEEPALIVE
+            # no timer of its own: the replica's one keep-alive ticker pokes idle streams
+            # (``OddsStreams._keep_alive``), so a message costs one future and one wake-up
             self.wake = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait_for(self.wake, keepalive)
-            except TimeoutError:
-                return views.SSE_KEEPALIVE
+                await self.wake
             finally:
                 self.wake = None
         return None
@@ -282,9 +293,26 @@ class OddsStreams:
     def __init__(self, cache: OddsCacheClient, config: StreamConfig) -> None:
         self.cache, self.config = cache, config
         self.hubs: dict[str, Hub] = {}
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def _keep_alive(self) -> None:
+        """One timer for every stream of the replica: a stream that sent nothing for
+        ``keepalive_s`` is poked to send a comment line (rather than a timeout per wait)."""
+        keepalive = self.config.keepalive_s
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(max(keepalive / 4, 0.05))
+            due = loop.time() - keepalive
+            for hub in list(self.hubs.values()):
+                for stream in hub.subscribers:
+                    if stream.sent_at <= due and not stream.ping:
+                        stream.ping = True
+                        stream.poke()
 
     async def open(self, event_id: str, last_event_id: int | None) -> Stream:
         """A stream of the event (UNKNOWN_EVENT before anything is sent)."""
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.get_running_loop().create_task(self._keep_alive())
         hub = self.hubs.get(event_id)
         if hub is None:
             hub = self.hubs[event_id] = Hub(self, event_id)

@@ -94,19 +94,17 @@ RESERVED_PORTS = frozenset({6379, 8000})
 def free_port(host: str = "127.0.0.1", *, block: int = 1, udp: bool = False) -> int:
     """A port free on ``host`` now (TCP, or UDP with ``udp``), never one of RESERVED_PORTS.
 
-    With ``block`` > 1, the first of that many consecutive free ports, picked at random in
-    [32000, 60000) (Serve takes its replicas' ports from such a range).
+    One port is picked at random in [20000, 32000): above Ray's worker ports (10002-19999)
+    and below the kernel's ephemeral range (Linux 32768-60999, macOS 49152-65535), so that
+    no process binding port 0 and no outgoing connection takes it between this check and the
+    listener's own bind (a port the kernel hands out for port 0 is free only until the
+    next thousand connections a benchmark opens). With ``block`` > 1, the first of that many
+    consecutive free ports, picked at random in [32000, 60000) (Serve takes its replicas'
+    ports from such a range).
     """
     kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
-    if block == 1:
-        while True:
-            with socket.socket(socket.AF_INET, kind) as sock:
-                sock.bind((host, 0))
-                port = int(sock.getsockname()[1])
-            if port not in RESERVED_PORTS:
-                return port
     rng = random.Random()
-    low, high = 32000, 60000
+    low, high = (20000, 32000) if block == 1 else (32000, 60000)
     for _ in range(200):
         base = rng.randrange(low, high - block)
         if RESERVED_PORTS & set(range(base, base + block)):
