@@ -64,7 +64,15 @@ from domain.feeding import decide_feed, sequence
 from domain.settlement import MarketResult
 from domain.views import EventView, ExposureView, event_view, exposure_view
 from storage.catalog import Catalog
-from storage.journal import AsyncJournal, Entry, Fenced, JournalError, recover, take_epoch
+from storage.journal import (
+    AsyncJournal,
+    DuplicateBet,
+    Entry,
+    Fenced,
+    JournalError,
+    recover,
+    take_epoch,
+)
 from storage.redis_client import async_client
 
 log = logging.getLogger(__name__)
@@ -136,6 +144,8 @@ class _Command:
     kind: str
     args: Any
     future: asyncio.Future[Any]
+    # bets whose stake reservation was new: decided without loading an earlier decision
+    fresh: frozenset[str] = frozenset()
 
 
 class EventActor:
@@ -161,6 +171,11 @@ class EventActor:
         self._queue: asyncio.Queue[_Command] = asyncio.Queue()
         self._fenced = False
         self._payloads: dict[str, bytes] = {}
+        # fresh bets of the batch being decided whose earlier decision was not loaded: their
+        # journal entries must be new (the append refuses the batch otherwise)
+        self._unchecked: set[str] = set()
+        self.redos = 0  # batches decided again because a fresh bet was decided already
+        self.lookups = 0  # round trips loading earlier decisions (none for fresh-only batches)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due: float | None = None
         # the deltas of the batch being decided; published once it is durable
@@ -206,11 +221,11 @@ class EventActor:
 
     # ------------------------------------------------------------ the mailbox
 
-    async def _submit(self, kind: str, args: Any) -> Any:
+    async def _submit(self, kind: str, args: Any, fresh: frozenset[str] = frozenset()) -> Any:
         if self._fenced:
             raise errors.Unavailable(f"event {self.event_id}: this actor was replaced")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Command(kind, args, future))
+        self._queue.put_nowait(_Command(kind, args, future, fresh))
         return await future
 
     async def _consume(self) -> None:
@@ -231,8 +246,17 @@ class EventActor:
                     log.critical("event %s cannot be rebuilt; refusing all work", self.event_id)
                     self._fenced = True
 
-    async def _process(self, batch: list[_Command]) -> None:
-        await self._prefetch_decisions(batch)
+    async def _process(self, batch: list[_Command], full: bool = False) -> None:
+        """Decide the batch, journal what it produced (one append), then answer.
+
+        Fresh bets (``place_bets``' ``fresh``) are decided without loading an earlier
+        decision, which saves a round trip per batch; their entries go to the journal marked
+        new, and should one be decided already after all (a retry whose reservation was
+        released and taken again, a second replica, a restarted actor), the append refuses
+        the whole batch before writing anything and it is decided again (``full``) on a book
+        rebuilt from Redis, with every earlier decision loaded: the retry gets its original
+        decision."""
+        await self._prefetch_decisions(batch, full)
         now = self.clock()
         results: list[tuple[_Command, Any, bool]] = []
         events: list[BookEvent] = []
@@ -243,9 +267,18 @@ class EventActor:
                 results.append((cmd, value, True))
             except errors.DomainError as exc:
                 results.append((cmd, exc, False))
-        if events and not await self._append(events, batch):
-            self._deltas.clear()
-            return
+        if events:
+            appended = await self._append(events, batch)
+            if appended is None:  # a fresh bet was decided already: nothing was written
+                self._deltas.clear()
+                self.redos += 1
+                await self._reload()
+                self._timer_due = None
+                await self._process(batch, full=True)
+                return
+            if not appended:
+                self._deltas.clear()
+                return
         if self._deltas:
             self._publish(self._deltas)
             if any(d.kind is DeltaKind.STATUS and d.market_id is None for d in self._deltas):
@@ -260,15 +293,21 @@ class EventActor:
                 cmd.future.set_exception(value)
         self._schedule_release()
 
-    async def _prefetch_decisions(self, batch: list[_Command]) -> None:
-        """Load the batch's already-decided bets (one HMGET) for idempotent replay."""
+    async def _prefetch_decisions(self, batch: list[_Command], full: bool = False) -> None:
+        """Load the batch's already-decided bets (one HMGET) for idempotent replay; fresh
+        bets are skipped (``full``: none is) and their entries checked by the append instead;
+        a batch of fresh bets only makes no round trip here."""
         self.book.index.clear()
-        bet_ids = [b.bet_id for c in batch if c.kind == "bets" for b in c.args]
+        self._unchecked = set() if full else {
+            b.bet_id for c in batch if c.kind == "bets" for b in c.args if b.bet_id in c.fresh}
+        bet_ids = [b.bet_id for c in batch if c.kind == "bets" for b in c.args
+                   if b.bet_id not in self._unchecked]
         bet_ids += [bet_id for c in batch if c.kind == "resolve" for bet_id, _ in c.args]
         for c in batch:
             if c.kind in ("cashout", "quote"):
                 bet_ids += [c.args.bet_id, f"co:{c.args.request_id}"]
         if bet_ids:
+            self.lookups += 1
             found = await self._journal.bet_payloads(bet_ids)
             self.book.index.update({k: decode(v) for k, v in found.items()})  # type: ignore[misc]
 
@@ -454,7 +493,9 @@ class EventActor:
             if silent > self.config.feed_timeout_s and provider not in state.feed_lost:
                 await self._submit("feed_lost", (provider, round(silent, 3)))
 
-    async def _append(self, events: list[BookEvent], batch: list[_Command]) -> bool:
+    async def _append(self, events: list[BookEvent], batch: list[_Command]) -> bool | None:
+        """True once journaled; False when the append failed (the batch is answered
+        UNAVAILABLE, the book rebuilt); None when a fresh bet was decided already."""
         entries = [self._entry(ev) for ev in events]
         self._payloads.clear()
         new_seq = self.seq + len(entries)
@@ -465,6 +506,9 @@ class EventActor:
             self.seq, self.hash = await self._journal.append(
                 self.seq, self.hash, entries, snapshot
             )
+        except DuplicateBet as exc:
+            log.info("event %s: %s; deciding the batch again", self.event_id, exc)
+            return None
         except (JournalError, redis.RedisError, OSError) as exc:
             await self._fail(batch, exc)
             return False
@@ -494,7 +538,7 @@ class EventActor:
         if isinstance(event, (BetAccepted, BetHeld, BetRejected)):
             bet_id = event.terms.bet_id
             payload = self._payloads.get(bet_id) or encode(event)
-            return Entry(payload, bet_id)
+            return Entry(payload, bet_id, new=bet_id in self._unchecked)
         return Entry(encode(event), index_key(event), settles=isinstance(event, _SETTLES))
 
     def _schedule_release(self) -> None:
@@ -516,15 +560,21 @@ class EventActor:
 
     # ------------------------------------------------------------ public methods
 
-    async def place_bets(self, bets: list[PlaceBet]) -> list[bytes | errors.DomainError]:
+    async def place_bets(self, bets: list[PlaceBet], fresh: list[str] | None = None
+                         ) -> list[bytes | errors.DomainError]:
         """Decide a batch of bets in order, durably; one result per bet, in order.
+
+        ``fresh``: the ids of bets whose stake reservation was just made (the wallet's reserve
+        did not replay it), so almost surely never decided: the actor skips looking for their
+        earlier decisions, and the journal append checks it instead (``_process``).
 
         A result is the journal payload of the bet's decision (``domain.codec.decode`` gives
         the decision: encoded once, it is also what the journal and the bet index hold) or the
         bet's structural refusal (unknown market, off-ladder price, a reused key).
         Raises ``Unavailable`` if the batch could not be journaled (outcome unknown).
         """
-        result: list[bytes | errors.DomainError] = await self._submit("bets", bets)
+        result: list[bytes | errors.DomainError] = await self._submit(
+            "bets", bets, frozenset(fresh or ()))
         return result
 
     async def resolve(self, items: list[tuple[str, str]]) -> list[bytes]:
@@ -626,6 +676,8 @@ class EventActor:
             "snapshot_seq": self.snapshot_seq,
             "recovery_s": self.recovery_s,
             "replayed": self.replayed,
+            "redos": self.redos,
+            "lookups": self.lookups,
             "queued": self._queue.qsize(),
             "held": len(self.book.state.held),
             "fenced": self._fenced,

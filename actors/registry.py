@@ -45,9 +45,12 @@ class EventClient:
     event_id: str
     handle: Any
 
-    async def place_bets(self, bets: list[PlaceBet]) -> list[bytes | errors.DomainError]:
-        """Each bet's encoded decision or structural refusal, in order, once journaled."""
-        result: list[bytes | errors.DomainError] = await self.handle.place_bets.remote(bets)
+    async def place_bets(self, bets: list[PlaceBet], fresh: list[str] | None = None
+                         ) -> list[bytes | errors.DomainError]:
+        """Each bet's encoded decision or structural refusal, in order, once journaled.
+        ``fresh``: bets whose stake reservation was just made (``EventActor.place_bets``)."""
+        result: list[bytes | errors.DomainError] = await self.handle.place_bets.remote(
+            bets, fresh)
         return result
 
     async def resolve(self, items: list[tuple[str, str]]) -> list[bytes]:

@@ -46,6 +46,11 @@ class SeqConflict(JournalError):
     """The journal head is not where this writer thought: someone else appended."""
 
 
+class DuplicateBet(JournalError):
+    """A bet appended as new is decided already: nothing was written; decide the batch again
+    with the earlier decisions loaded (``bet_payloads``)."""
+
+
 class ChainBroken(JournalError):
     """An entry's hash does not follow from its predecessor: the journal was tampered with."""
 
@@ -62,6 +67,9 @@ class Entry:
     payload: bytes
     bet_id: str = ""
     settles: bool = False
+    # the bet was decided without loading an earlier decision: the append refuses it
+    # (DuplicateBet) if the bet is in the index already
+    new: bool = False
 
 
 @dataclass
@@ -80,6 +88,8 @@ def _error(exc: redis.ResponseError) -> JournalError:
         return Fenced(text)
     if "SEQ_CONFLICT" in text:
         return SeqConflict(text)
+    if "DUPLICATE_BET" in text:
+        return DuplicateBet(text)
     return JournalError(text)
 
 
@@ -120,7 +130,7 @@ class AsyncJournal:
         digest = prev_hash
         for entry in entries:
             digest = chain_hash(digest, entry.payload)
-            rest += [entry.payload, digest, entry.bet_id]
+            rest += [entry.payload, digest, entry.bet_id, b"1" if entry.new else b""]
         snap = b""
         if snapshot is not None:
             snap = orjson.dumps({"seq": seq + len(entries), "hash": digest, "state": snapshot})

@@ -1,6 +1,10 @@
 -- group commit: append COUNT entries after head SEQ, if this writer still holds EPOCH.
--- ENTRIES are COUNT triples (payload, chain hash, bet id or ''), then the new head hash and a
--- snapshot ('' for none). A bet's entry is also indexed in K_BETS under its bet id.
+-- ENTRIES are COUNT quadruples (payload, chain hash, bet id or '', '1' if the bet must be new
+-- or ''), then the new head hash and a snapshot ('' for none). A bet's entry is also indexed
+-- in K_BETS under its bet id. A bet that must be new (the actor decided it without looking
+-- for an earlier decision: its stake reservation was new) and is already indexed refuses the
+-- whole append with DUPLICATE_BET, before anything is written: the actor then decides the
+-- batch again, this time with the earlier decisions loaded.
 -- WORK > 0: the WORK-th entry of this batch calls for settlement; K_WORK keeps its seq.
 local current = redis.call('GET', K_EPOCH)
 if current ~= EPOCH then
@@ -10,8 +14,15 @@ local seq = tonumber(redis.call('HGET', K_HEAD, 'seq') or '0')
 if seq ~= SEQ then
   return redis.error_reply('SEQ_CONFLICT head is ' .. seq .. ' not ' .. SEQ)
 end
-local first = seq
 local i = ENTRIES_AT
+for k = 1, COUNT do
+  if ARGV[i + 3] == '1' and redis.call('HEXISTS', K_BETS, ARGV[i + 2]) == 1 then
+    return redis.error_reply('DUPLICATE_BET ' .. ARGV[i + 2] .. ' is decided already')
+  end
+  i = i + 4
+end
+local first = seq
+i = ENTRIES_AT
 local records = {}
 for k = 1, COUNT do
   seq = seq + 1
@@ -20,7 +31,7 @@ for k = 1, COUNT do
     records[#records + 1] = ARGV[i + 2]
     records[#records + 1] = ARGV[i]
   end
-  i = i + 3
+  i = i + 4
 end
 if #records > 0 then
   for j = 1, #records, 512 do
