@@ -68,6 +68,11 @@ class DemoPublisher:
     demo match in play (or about to start): when the league moves on, so does the video."""
 
     def __init__(self, base_url: str, region: str) -> None:
+        from media.actors import lower_cpu_priority
+        from media.sfu import MediaSettings
+
+        # it encodes video, as a camera's encoder would: the bet path goes first
+        lower_cpu_priority(MediaSettings().cpu_nice)
         self.base_url, self.region = base_url, region
         self.event_id: str | None = None
         self.error = ""

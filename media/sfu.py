@@ -51,6 +51,10 @@ class MediaSettings:
     keyframe_min_interval_s: float = 0.5
     history_size: int = 1024
     max_pending_bytes: int = 256 * 1024  # per viewer socket, before we drop for that viewer
+    # the media processes' CPU priority (Unix nice, 0-19): on a machine shared with bets the
+    # scheduler serves the bet path first and video gets what is left (and all of it when
+    # bets are quiet); 0 leaves them equal
+    cpu_nice: int = 10
 
 
 class NoPublisher(errors.MediaNotLive):

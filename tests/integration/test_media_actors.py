@@ -17,6 +17,7 @@ from media.client import WhepViewer, WhipPublisher
 from media.hls import HlsSettings
 from media.playlist import parse_playlist_tags
 from media.rtp import capture_from_avcc
+from media.sfu import MediaSettings
 from media.synthetic import SyntheticVideoTrack
 
 pytestmark = pytest.mark.ray
@@ -54,6 +55,11 @@ async def test_relay_killed_mid_stream_viewers_reconnect_and_resume(ray_session:
     await _until(lambda: all(len(v.frames) > 10 for v in viewers), 20, "first frames")
     names = await actor.relay_names.remote()
     assert len(names) == 2, "3 viewers at 2 per relay need a second relay process"
+    # video yields the CPU to the bet path: every media process runs at a lower priority
+    assert (await actor.priority.remote())[1] == MediaSettings().cpu_nice
+    for name in names:
+        relay = ray.get_actor(name, namespace="inplay")
+        assert (await relay.priority.remote())[1] == MediaSettings().cpu_nice
     stats = await actor.stats.remote(event)
     assert stats["codec_calls"] == 0, "a relay process decoded or encoded"
     assert stats["tiers"]["webrtc"]["viewers"] == 3
