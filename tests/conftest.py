@@ -63,6 +63,8 @@ def ray_session() -> Iterator[None]:
     import ray
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # as `inplay up` runs them (cluster.local.SERVE_ENV): workers at nice 0, not Ray's 15
+    os.environ.setdefault("RAY_worker_niceness", "0")
     # address="local": always a private Ray for the tests, never one that `inplay up` (or
     # anyone else) left running on this machine
     ray.init(
