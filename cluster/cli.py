@@ -67,7 +67,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     _say(f"\nAPI        {http_url}\nAPI docs   {http_url}/docs\n"
          f"web page   {http_url}/\nRay dash   {dashboard}\n"
          f"feed gRPC  {settings.feed_target}  (inplay.feed.v1.Feed; metadata application: "
-         "feed, authorization: Bearer <inplay token create --role feed NAME>)\n")
+         "feed, authorization: Bearer <inplay token create --role feed NAME>)\n"
+         f"partner    {settings.feed_target}  (gRPC inplay.partner.v1.Partner; metadata "
+         "application: partner, authorization: Bearer <a player token>)\n")
     if args.detach:
         _say("running in the background; stop with: inplay down")
         return 0
@@ -88,9 +90,11 @@ def _deploy(settings: Settings, address: str, http_url: str, demo: bool) -> None
         feed_application,
         feed_grpc_options,
         odds_application,
+        partner_application,
         start_services,
     )
     from serve_apps.feed import FEED_APP, FEED_ROUTE
+    from serve_apps.partner import PARTNER_APP, PARTNER_ROUTE
 
     ray.init(address=address, namespace="inplay", log_to_driver=False)
     start_services(settings)
@@ -106,6 +110,9 @@ def _deploy(settings: Settings, address: str, http_url: str, demo: bool) -> None
     # feed ingest over gRPC (the route prefix only puts it among HAProxy's backends)
     serve.run(feed_application(settings, token_key), name=FEED_APP, route_prefix=FEED_ROUTE,
               blocking=False)
+    # the partner API over gRPC, on the same port (serve_apps/partner.py)
+    serve.run(partner_application(settings, token_key), name=PARTNER_APP,
+              route_prefix=PARTNER_ROUTE, blocking=False)
     health = local.wait_healthy(http_url)
     _say(f"healthy: {health['checks']}")
     if demo:

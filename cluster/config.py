@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the builders import lazily: the CLI must start fast
     from actors.settlement import SettlementConfig
     from actors.sweeper import SweeperConfig
     from serve_apps.feed import FeedConfig
+    from serve_apps.partner import PartnerConfig
     from serve_apps.services import ApiConfig
     from storage.accounts import AccountsConfig
     from storage.wallet import WalletConfig
@@ -49,6 +50,10 @@ class Settings(BaseModel):
     # publish (inplay.feed.v1.Feed, serve_apps/feed.py), and the ingest's replicas
     feed_port: int = Field(default=50051, ge=1, le=65535)
     feed_replicas: int = Field(default=1, ge=1)
+    # the partner API (inplay.partner.v1.Partner, serve_apps/partner.py), on the same gRPC
+    # port: its replicas, and how often an open StreamBets looks for bet changes in Redis
+    partner_replicas: int = Field(default=1, ge=1)
+    partner_stream_poll_s: float = Field(default=0.25, ge=0.05, le=10)
     ray_port: int = Field(default=26380, ge=1, le=65535)
     ray_dashboard_host: str = "127.0.0.1"
     ray_dashboard_port: int = Field(default=8265, ge=1, le=65535)
@@ -198,6 +203,12 @@ class Settings(BaseModel):
         from serve_apps.feed import FeedConfig
 
         return FeedConfig(actor=self.actor_config(), replicas=self.feed_replicas)
+
+    def partner_config(self) -> PartnerConfig:
+        from serve_apps.partner import PartnerConfig
+
+        return PartnerConfig(api=self.api_config(), replicas=self.partner_replicas,
+                             poll_s=self.partner_stream_poll_s)
 
     @property
     def feed_target(self) -> str:

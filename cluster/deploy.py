@@ -43,10 +43,23 @@ def feed_application(settings: Settings, token_key: str) -> Application:
 
 
 def feed_grpc_options(settings: Settings) -> dict[str, Any]:
-    """``serve.start(grpc_options=...)``: Serve's gRPC port is the feed's."""
+    """``serve.start(grpc_options=...)``: Serve's gRPC port is the feed's, and the partner
+    API's (both servicers registered; calls are routed by their ``application`` metadata)."""
+    from serve_apps import partner
     from serve_apps.feed import grpc_options
 
-    return grpc_options(settings.feed_port)
+    options = grpc_options(settings.feed_port)
+    return {**options, "grpc_servicer_functions": [*options["grpc_servicer_functions"],
+                                                   partner.SERVICER]}
+
+
+def partner_application(settings: Settings, token_key: str) -> Application:
+    """The Serve application of the partner API (gRPC ``inplay.partner.v1.Partner``, run as
+    ``PARTNER_APP`` on ``PARTNER_ROUTE`` of ``serve_apps.partner``), on the feed's gRPC port
+    (``feed_grpc_options`` registers its servicer)."""
+    from serve_apps.partner import build_partner_application
+
+    return build_partner_application(settings.partner_config(), token_key)
 
 
 def start_services(settings: Settings) -> None:
@@ -95,3 +108,9 @@ def odds_app_builder(args: dict[str, str]) -> Application:
 def feed_app_builder(args: dict[str, str]) -> Application:
     """For ``serve deploy``: the ``feed`` application (gRPC; route prefix ``/grpc/feed``)."""
     return feed_application(*_from_args(args, services=False))
+
+
+def partner_app_builder(args: dict[str, str]) -> Application:
+    """For ``serve deploy``: the ``partner`` application (gRPC; route prefix
+    ``/grpc/partner``)."""
+    return partner_application(*_from_args(args))
