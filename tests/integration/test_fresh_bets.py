@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import ray
@@ -24,10 +24,12 @@ from actors.sweeper import SagaSweeper
 from domain.ledger import LedgerAccount
 from storage.journal import read_journal
 from storage.keys import EventKeys
-from tests.integration.test_saga import World, world  # noqa: F401 (the fixture)
+from tests.integration import test_saga
+from tests.integration.test_saga import World
 from tests.support.factories import outcome, record
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
+world = test_saga.world  # the saga tests' fixture: an event, a wallet, a saga
 
 
 async def _stats(w: World) -> dict[str, Any]:
@@ -39,7 +41,8 @@ async def _stats(w: World) -> dict[str, Any]:
 def _journaled(w: World) -> dict[str, int]:
     """How many journal entries name each bet id (decisions are indexed under it)."""
     client = redis.Redis.from_url(w.url)
-    bets = {k.decode(): v for k, v in client.hgetall(EventKeys(w.event_id).bets).items()}
+    indexed = cast(dict[bytes, bytes], client.hgetall(EventKeys(w.event_id).bets))
+    bets = {k.decode(): v for k, v in indexed.items()}
     counts: dict[str, int] = {}
     for _, payload, _ in read_journal(client, w.event_id):
         for bet_id in bets:
@@ -87,7 +90,7 @@ async def test_a_fresh_bet_the_sweeper_abandoned_stays_abandoned(world: World) -
     cmd = world.bet(acct, "late")
     receipts = await world.wallet.reserve_many(
         [(acct, cmd.bet_id, cmd.stake, "sport_prematch")], bets_for_event=world.event_id)
-    assert not receipts[0].replayed  # type: ignore[union-attr]
+    assert not receipts[0].replayed
     await asyncio.sleep(0.3)
     assert await SagaSweeper(world.sweeper_config).sweep() == 1  # abandons it for good
     handle = await world.registry.get(world.event_id)
