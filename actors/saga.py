@@ -15,6 +15,8 @@ handful of round trips whatever its size:
    bookkeeping the sweeper finishes if the replica dies), rejected ones after it (their
    stake is available again when the client hears of the refusal).
 
+Bets queued together (``submit``: a bet slip's bets on one event) leave in the same batch.
+
 Every step is idempotent by bet id (derived from the account and the Idempotency-Key), so a
 retry re-runs the same steps harmlessly. If the actor call fails, the saga asks the actor to
 ``resolve`` the bets (their decision, or abandon them for good) until a deadline; if even that
@@ -26,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 import ray.exceptions as rx
@@ -38,7 +41,7 @@ from domain.bets import BetDecision, PlaceBet, ReservationAction, reservation_ac
 from domain.codec import decode
 from domain.errors import DomainError, Overloaded, WalletError
 from domain.events import BetAbandoned, BetAccepted, BetHeld, BetRejected
-from storage.wallet import Wallet
+from storage.wallet import Receipt, Wallet
 
 log = logging.getLogger(__name__)
 
@@ -91,23 +94,32 @@ class _EventBatcher:
     in_flight: int = 0
     batches: int = 0
 
-    def submit(self, cmd: PlaceBet, product: str) -> asyncio.Future[BetDecision]:
+    def submit(self, cmds: Sequence[PlaceBet], product: str
+               ) -> list[asyncio.Future[BetDecision]]:
+        """Queue ``cmds`` together: they leave in one batch (when there are at most
+        ``batch_max`` of them), whatever else is waiting; Overloaded refuses them all."""
         config = self.saga.config
-        if self.in_flight + len(self.buffer) >= config.max_pending:
+        if self.in_flight + len(self.buffer) + len(cmds) > config.max_pending:
             raise Overloaded(
                 f"event {self.event_id} has {config.max_pending} bets waiting",
                 retry_after_s=1,
             )
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[BetDecision] = loop.create_future()
-        self.buffer.append(_Pending(cmd, product, future, loop.time()))
-        if len(self.buffer) >= config.batch_max:
+        if len(self.buffer) + len(cmds) > config.batch_max:
+            self._flush()  # what waits leaves first, so that these stay together
+        now = loop.time()
+        futures: list[asyncio.Future[BetDecision]] = []
+        for cmd in cmds:
+            future: asyncio.Future[BetDecision] = loop.create_future()
+            self.buffer.append(_Pending(cmd, product, future, now))
+            futures.append(future)
+        while len(self.buffer) >= config.batch_max:
             self._flush()
-        elif self.timer is None and self.batches < config.max_batches_in_flight:
+        if self.buffer and self.timer is None and self.batches < config.max_batches_in_flight:
             # leave at the end of this loop tick (with whatever else arrived in it), or after
             # the window when the window is set; otherwise a finishing batch takes these
             self.timer = loop.call_later(config.window_s, self._flush)
-        return future
+        return futures
 
     def _flush(self) -> None:
         if self.timer is not None:
@@ -182,10 +194,18 @@ class BetSaga:
         (refused before the book saw it), Overloaded, or Unavailable when the outcome could
         not be established in time.
         """
+        return await self.submit([cmd], product, event_id)[0]
+
+    def submit(self, cmds: Sequence[PlaceBet], product: str, event_id: str
+               ) -> list[asyncio.Future[BetDecision]]:
+        """Queue bets of one event without waiting: each future gets what ``place`` returns
+        or raises for its bet. The bets leave in the same batch (one wallet pipeline, one
+        actor call) when there are at most ``batch_max`` of them; a bet slip relies on it.
+        Raises Overloaded (for all of them) when the event has too many bets waiting."""
         batcher = self._batchers.get(event_id)
         if batcher is None:
             batcher = self._batchers[event_id] = _EventBatcher(event_id, self)
-        return await batcher.submit(cmd, product)
+        return batcher.submit(cmds, product)
 
     # ------------------------------------------------------------ one batch
 
@@ -202,16 +222,30 @@ class BetSaga:
     async def _reserve(self, event_id: str, batch: list[_Pending]) -> list[_Pending]:
         if not batch:
             return []
-        receipts = await self.wallet.reserve_many(
-            [(p.cmd.account_id, p.cmd.bet_id, p.cmd.stake, p.product) for p in batch],
-            bets_for_event=event_id)
+        items = [(p.cmd.account_id, p.cmd.bet_id, p.cmd.stake, p.product) for p in batch]
+        receipts: list[Receipt | DomainError]
+        try:
+            receipts = list(await self.wallet.reserve_many(items, bets_for_event=event_id))
+        except DomainError:
+            # a refusal the wallet does not return bet by bet (IDEMPOTENCY_KEY_REUSED: a key
+            # used with another stake) raises for the whole round trip, whose other bets
+            # were reserved all the same: ask again bet by bet, in order (they replay), so
+            # that one bet's refusal is its own and never the others'
+            receipts = [await self._reserve_one(event_id, item) for item in items]
         reserved = []
         for item, receipt in zip(batch, receipts, strict=True):
-            if isinstance(receipt, WalletError):
+            if isinstance(receipt, DomainError):
                 item.future.set_exception(receipt)
             else:
                 reserved.append(item)
         return reserved
+
+    async def _reserve_one(self, event_id: str, item: tuple[str, str, Decimal, str]
+                           ) -> Receipt | DomainError:
+        try:
+            return (await self.wallet.reserve_many([item], bets_for_event=event_id))[0]
+        except DomainError as exc:
+            return exc
 
     async def _decide(self, event_id: str, handle: EventClient, batch: list[_Pending]
                       ) -> list[BetDecision | DomainError] | None:

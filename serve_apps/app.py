@@ -17,7 +17,7 @@ from ray.serve import Application
 
 from serve_apps import body_limit, docs, problems, streams
 from serve_apps.media_routes import router as media_router
-from serve_apps.routes import accounts, bets, events, health, ops, wallet
+from serve_apps.routes import accounts, bets, betslips, events, health, ops, wallet
 from serve_apps.services import ApiConfig, ApiServices
 from serve_apps.web import web_router
 
@@ -86,7 +86,7 @@ def create_app(svc: ApiServices | None = None) -> FastAPI:
         app.state.services = svc
     problems.install(app)
     # the bet route first: routes are matched in order, and it is the one that is hot
-    for module in (bets, health, accounts, events, wallet, ops):
+    for module in (bets, betslips, health, accounts, events, wallet, ops):
         app.include_router(module.router)
     app.include_router(media_router)
     app.include_router(web_router())

@@ -21,6 +21,8 @@ from domain.jurisdiction import is_iso_country
 from domain.ladder import is_on_ladder
 from domain.money import to_decimal
 from media.qos import TierStats
+from serve_apps.docs import Problem
+from serve_apps.services import MAX_KEY_LEN, MAX_SLIP_BETS
 
 MAX_MONEY = Decimal("1000000.00")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -175,6 +177,32 @@ class BetRequest(Strict):
     price: Price
     price_version: Annotated[int, Field(ge=1)] | None = None
     odds_change: OddsPolicy = OddsPolicy.NONE
+
+
+class SlipBetRequest(BetRequest):
+    """One bet of a slip: a ``BetRequest`` with its own idempotency key."""
+
+    model_config = _examples({"idempotency_key": "slip-7-home", "event_id": "demo-match",
+                              "market_id": "mw", "selection_id": "home", "stake": "10.00",
+                              "price": "2.50", "odds_change": "any"})
+
+    idempotency_key: Annotated[str, Field(
+        min_length=1, max_length=MAX_KEY_LEN,
+        description="1-64 printable characters, the rules of the Idempotency-Key header; "
+                    "each bet of a slip needs its own")]
+
+
+class BetSlipRequest(Strict):
+    model_config = _examples({"bets": [
+        {"idempotency_key": "slip-7-home", "event_id": "demo-match", "market_id": "mw",
+         "selection_id": "home", "stake": "10.00", "price": "2.50", "odds_change": "any"},
+        {"idempotency_key": "slip-7-away", "event_id": "demo-match", "market_id": "mw",
+         "selection_id": "away", "stake": "5.00", "price": "3.00", "odds_change": "higher"}]})
+
+    bets: Annotated[list[SlipBetRequest], Field(
+        min_length=1, max_length=MAX_SLIP_BETS,
+        description="single bets, each answered on its own, in this order; no two with "
+                    "the same idempotency_key")]
 
 
 # ---------------------------------------------------------------- operator
@@ -376,6 +404,20 @@ class BetOut(Out):
 class BetList(Out):
     items: list[BetOut]
     next_cursor: int | None
+
+
+class SlipResultOut(Out):
+    """One bet of a slip: the status ``POST /v1/bets`` would have answered, and its body."""
+
+    idempotency_key: str
+    status: int = Field(description="201 accepted, 202 pending, or the refusal's status",
+                        examples=[201])
+    bet: BetOut | None = Field(default=None, description="201 and 202: the bet")
+    problem: Problem | None = Field(default=None, description="a refusal: its problem")
+
+
+class BetSlipOut(Out):
+    results: list[SlipResultOut] = Field(description="one per bet, in the slip's order")
 
 
 class SelectionOut(Out):

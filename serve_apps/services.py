@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable, Coroutine
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -66,6 +67,8 @@ from storage.wallet import Balance, Receipt, Wallet, WalletConfig
 
 # an idempotency key as the API takes it
 MAX_KEY_LEN = 64
+# the bets of one slip (POST /v1/betslips)
+MAX_SLIP_BETS = 20
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,25 @@ def check_idempotency_key(key: str) -> str:
     return key
 
 
+def check_slip_keys(keys: Sequence[str]) -> list[str]:
+    """A bet slip's idempotency keys, if there are at most ``MAX_SLIP_BETS``, each a key and
+    no two alike (VALIDATION_ERROR otherwise: two bets with one key would be one bet)."""
+    if len(keys) > MAX_SLIP_BETS:
+        raise errors.ValidationFailed(f"a slip holds at most {MAX_SLIP_BETS} bets, "
+                                      f"not {len(keys)}")
+    for index, key in enumerate(keys):
+        try:
+            check_idempotency_key(key)  # the header's rules
+        except errors.IdempotencyKeyRequired:
+            raise errors.ValidationFailed(f"bets.{index}.idempotency_key: 1-{MAX_KEY_LEN} "
+                                          "printable characters are required") from None
+    repeated = sorted(key for key, count in Counter(keys).items() if count > 1)
+    if repeated:
+        raise errors.ValidationFailed(f"each bet of a slip needs its own idempotency_key; "
+                                      f"repeated: {', '.join(repeated)}")
+    return list(keys)
+
+
 class Background:
     """Tasks started by a request that outlive it (kept referenced so they are not lost)."""
 
@@ -171,6 +193,20 @@ class BetPage:
     next_cursor: int | None
 
 
+@dataclass(frozen=True)
+class SlipBet:
+    """One bet of a slip: what ``BetService.place`` takes, with the bet's own key."""
+
+    idempotency_key: str
+    event_id: str
+    market_id: str
+    selection_id: str
+    stake: Decimal
+    price: Decimal
+    policy: OddsPolicy = OddsPolicy.NONE
+    price_version: int | None = None
+
+
 class BetService:
     """Place bets (the saga), find a player's own bets (the bet index), cash them out."""
 
@@ -190,6 +226,41 @@ class BetService:
                        stake, price, policy, price_version,
                        await self._in_play_allowed(who.account_id))
         return await self.saga.place(cmd, Product.SPORT_PREMATCH.value, event_id)
+
+    async def place_slip(self, who: Principal, bets: Sequence[SlipBet]
+                         ) -> list[BetDecision | BaseException]:
+        """Each bet's decision or refusal, in the slip's order: what ``place`` would return
+        or raise for it. One bet's refusal never touches another's outcome.
+
+        The bets of one event are handed to the saga together, with nothing awaited between
+        them, so they leave in one batch (one wallet pipeline, one actor call). Raises only
+        for the whole slip: the caller's role, or its keys (``check_slip_keys``).
+        """
+        require_role(who, Role.PLAYER)
+        check_slip_keys([bet.idempotency_key for bet in bets])
+        if not bets:
+            return []
+        in_play = await self._in_play_allowed(who.account_id)
+        by_event: dict[str, list[int]] = {}
+        for index, bet in enumerate(bets):
+            by_event.setdefault(bet.event_id, []).append(index)
+        waiting: dict[int, asyncio.Future[BetDecision]] = {}
+        refused: dict[int, BaseException] = {}
+        for event_id, indexes in by_event.items():  # no await in this loop: see above
+            cmds = [PlaceBet(bet_id_for(who.account_id, b.idempotency_key), who.account_id,
+                             b.market_id, b.selection_id, b.stake, b.price, b.policy,
+                             b.price_version, in_play)
+                    for b in (bets[i] for i in indexes)]
+            try:
+                futures = self.saga.submit(cmds, Product.SPORT_PREMATCH.value, event_id)
+            except errors.DomainError as exc:  # Overloaded: the event has too many waiting
+                refused.update(dict.fromkeys(indexes, exc))
+                continue
+            waiting.update(zip(indexes, futures, strict=True))
+        done = await asyncio.gather(*waiting.values(), return_exceptions=True)
+        outcomes: dict[int, BetDecision | BaseException] = {
+            **dict(zip(waiting, done, strict=True)), **refused}
+        return [outcomes[index] for index in range(len(bets))]
 
     async def _in_play_allowed(self, account_id: str) -> bool:
         # an account's jurisdiction never changes, so it is cached (bounded)

@@ -108,6 +108,12 @@ def test_a_realistic_walk_answers_what_the_document_says(contract: Contract,
     exposure = c.call("GET", "/v1/ops/events/{event_id}/exposure", token=ops,
                       path=f"/v1/ops/events/{event_id}/exposure").json()
     assert exposure["bets_accepted"] == 1
+    # a slip: one bet accepted at the new price, one refused at the old one
+    slip = c.call("POST", "/v1/betslips", token=token, json={"bets": [
+        {**bet, "price": "2.40", "idempotency_key": secrets.token_hex(8)},
+        {**bet, "idempotency_key": secrets.token_hex(8)}]})
+    assert [(r["status"], r.get("bet", r.get("problem", {})).get("status"))
+            for r in slip.json()["results"]] == [(201, "accepted"), (409, 409)]
     c.call("GET", "/v1/ops/reviews", token=ops)
     no_token = c.call("POST", "/v1/bets", json=bet)
     assert no_token.status_code == 401
@@ -117,4 +123,4 @@ def test_a_realistic_walk_answers_what_the_document_says(contract: Contract,
     assert unknown.status_code == 404  # no operation to look up: the Problem schema itself
     c.check(unknown, {"404": {"content": {"application/problem+json": {
         "schema": {"$ref": "#/components/schemas/Problem"}}}}}, "GET /v1/no-such-route")
-    assert len(c.checked) >= 18
+    assert len(c.checked) >= 19
