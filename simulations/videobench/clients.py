@@ -169,7 +169,9 @@ class _Worker:
             sent = self.publisher.track.sent
             out["frames_sent"] = sum(1 for s in sent if s.capture_time >= self.mark_wall)
             del sent[:-100]  # only the last few are ever looked at again
-        frames, latencies, packets = [], [], []
+        frames: list[int] = []
+        latencies: list[float] = []
+        packets: list[int] = []
         for viewer, _ in self.viewers:
             got = [f for f in viewer.frames if f.arrival >= self.mark_wall]
             frames.append(len(got))
