@@ -30,7 +30,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Protocol
 
 import ray.exceptions as rx
@@ -39,9 +38,9 @@ from actors.registry import EventClient
 from domain import errors
 from domain.bets import BetDecision, PlaceBet, ReservationAction, reservation_action
 from domain.codec import decode
-from domain.errors import DomainError, Overloaded, WalletError
+from domain.errors import DomainError, Overloaded
 from domain.events import BetAbandoned, BetAccepted, BetHeld, BetRejected
-from storage.wallet import Receipt, Wallet
+from storage.wallet import Wallet
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +64,7 @@ class _Pending:
     product: str
     future: asyncio.Future[BetDecision]
     queued_at: float = 0.0  # the event loop's clock
+    fresh: bool = False  # its reservation was made now (not a replay): never decided before
 
 
 @dataclass
@@ -223,35 +223,24 @@ class BetSaga:
         if not batch:
             return []
         items = [(p.cmd.account_id, p.cmd.bet_id, p.cmd.stake, p.product) for p in batch]
-        receipts: list[Receipt | DomainError]
-        try:
-            receipts = list(await self.wallet.reserve_many(items, bets_for_event=event_id))
-        except DomainError:
-            # a refusal the wallet does not return bet by bet (IDEMPOTENCY_KEY_REUSED: a key
-            # used with another stake) raises for the whole round trip, whose other bets
-            # were reserved all the same: ask again bet by bet, in order (they replay), so
-            # that one bet's refusal is its own and never the others'
-            receipts = [await self._reserve_one(event_id, item) for item in items]
+        # one bet's refusal (IDEMPOTENCY_KEY_REUSED included) is its own, never the others'
+        receipts = await self.wallet.reserve_many(items, bets_for_event=event_id)
         reserved = []
         for item, receipt in zip(batch, receipts, strict=True):
             if isinstance(receipt, DomainError):
                 item.future.set_exception(receipt)
             else:
+                item.fresh = not receipt.replayed
                 reserved.append(item)
         return reserved
-
-    async def _reserve_one(self, event_id: str, item: tuple[str, str, Decimal, str]
-                           ) -> Receipt | DomainError:
-        try:
-            return (await self.wallet.reserve_many([item], bets_for_event=event_id))[0]
-        except DomainError as exc:
-            return exc
 
     async def _decide(self, event_id: str, handle: EventClient, batch: list[_Pending]
                       ) -> list[BetDecision | DomainError] | None:
         cmds = [p.cmd for p in batch]
         try:
-            results = await handle.place_bets(cmds)
+            # fresh bets: the actor need not look up an earlier decision (its journal
+            # append refuses a bet decided already, and the actor then decides again)
+            results = await handle.place_bets(cmds, [p.cmd.bet_id for p in batch if p.fresh])
             return [r if isinstance(r, DomainError) else _decision(r) for r in results]
         except RAY_UNAVAILABLE as exc:
             log.warning("event %s: placing failed (%s); resolving", event_id, exc)
@@ -324,7 +313,7 @@ class BetSaga:
 
     async def _resolve_reservations(self, actions: list[tuple[str, str, str]]) -> None:
         for receipt in await self.wallet.resolve_many(actions):
-            if isinstance(receipt, WalletError) and receipt.code != "UNKNOWN_OPERATION":
+            if isinstance(receipt, DomainError) and receipt.code != "UNKNOWN_OPERATION":
                 log.error("reservation could not be resolved: %s", receipt)
 
     async def finish(self, event_id: str, items: list[tuple[str, str]]) -> list[BetDecision]:

@@ -36,7 +36,7 @@ import orjson
 
 from actors.event_actor import NAMESPACE, ActorConfig
 from actors.registry import EventRegistry
-from domain.errors import WalletError
+from domain.errors import DomainError
 from domain.events import LiabilityReleased, MarketSettled
 from domain.money import from_cents
 from domain.settlement import (
@@ -267,12 +267,12 @@ class SettlementActor:
         self.bets_settled += len(bets)
 
     async def _after_moves(self, group: str, moves: list[Movement],
-                           receipts: list[Receipt | WalletError]) -> None:
+                           receipts: list[Receipt | DomainError]) -> None:
         """Operators hear of what the wallet could not do plainly (receipts come one per
         account, in order of the accounts' first movement)."""
         accounts = list(dict.fromkeys(m.account_id for m in moves))
         for account_id, receipt in zip(accounts, receipts, strict=True):
-            if isinstance(receipt, WalletError):
+            if isinstance(receipt, DomainError):
                 # a closed or unknown account cannot be paid here: an operator must see it
                 log.error("settlement %s of %s refused: %s", group, account_id, receipt)
                 owed = sum(m.cents for m in moves if m.account_id == account_id)

@@ -244,6 +244,7 @@ def json_reply(raw: Any) -> dict[str, Any]:
     reply: dict[str, Any] = orjson.loads(raw)
     if "err" in reply:
         code, detail = reply.pop("err"), reply.pop("detail", "")
+        reply.pop("replayed", None)  # a refusal replayed is the same refusal, word for word
         raise from_code(code, detail, **_money_extra(reply))
     return reply
 

@@ -24,7 +24,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from domain.clock import Clock, ms, utc
-from domain.errors import ValidationFailed, WalletError
+from domain.errors import DomainError, ValidationFailed
 from domain.jurisdiction import (
     JURISDICTION_RULES,
     JurisdictionRule,
@@ -205,13 +205,15 @@ class Wallet:
 
     async def _many(self, script: Any, calls: Sequence[tuple[list[str], list[object]]],
                     before: Sequence[Sequence[object]] = (),
-                    after: Sequence[Sequence[object]] = ()) -> list[Receipt | WalletError]:
-        """Many runs in ONE round trip; each run's refusal comes back as its error."""
-        out: list[Receipt | WalletError] = []
+                    after: Sequence[Sequence[object]] = ()) -> list[Receipt | DomainError]:
+        """Many runs in ONE round trip; each run's refusal comes back as its error (any
+        refusal the scripts answer, ``IDEMPOTENCY_KEY_REUSED`` too: one run's refusal is
+        never another's)."""
+        out: list[Receipt | DomainError] = []
         for reply in await self.scripts.run_many(script, calls, before=before, after=after):
             try:
                 out.append(Receipt.from_reply(json_reply(reply)))
-            except WalletError as exc:
+            except DomainError as exc:
                 out.append(exc)
         return out
 
@@ -292,13 +294,13 @@ class Wallet:
         (stake_max / loss_daily), InsufficientFunds, UnknownAccount, IdempotencyKeyReused.
         """
         found = await self.reserve_many([(account_id, op_id, amount, product)])
-        if isinstance(found[0], WalletError):
+        if isinstance(found[0], DomainError):
             raise found[0]
         return found[0]
 
     async def reserve_many(self, items: Sequence[tuple[str, str, Decimal | str | int, str]],
                            bets_for_event: str | None = None
-                           ) -> list[Receipt | WalletError]:
+                           ) -> list[Receipt | DomainError]:
         """``reserve`` for many (account, bet id, amount, product) in one round trip.
 
         The same round trip indexes them for ``stale_reservations`` (an index entry of a
@@ -316,7 +318,7 @@ class Wallet:
         return await self._many(_RESERVE, calls, after=index)
 
     async def resolve_many(self, items: Sequence[tuple[str, str, str]]
-                           ) -> list[Receipt | WalletError]:
+                           ) -> list[Receipt | DomainError]:
         """Commit or release many (account, op id, "commit"|"release") in one round trip."""
         calls = []
         for account_id, op_id, action in items:
@@ -341,7 +343,7 @@ class Wallet:
         if action not in ("commit", "release"):
             raise ValidationFailed("action must be commit or release")
         found = await self.resolve_many([(account_id, op_id, action)])
-        if isinstance(found[0], WalletError):
+        if isinstance(found[0], DomainError):
             raise found[0]
         return found[0]
 
@@ -363,13 +365,13 @@ class Wallet:
         ``cents`` < 0 takes it back (available first, then debt). Idempotent by op id,
         remembered forever: a step moves a bet's money at most once."""
         found = await self.settle_many([move], group=move.op_id, ref=move.ref)
-        if isinstance(found[0], WalletError):
+        if isinstance(found[0], DomainError):
             raise found[0]
         return found[0]
 
     async def settle_many(self, moves: Sequence[Movement], group: str, ref: str = "",
                           before: Sequence[Sequence[object]] = ()
-                          ) -> list[Receipt | WalletError]:
+                          ) -> list[Receipt | DomainError]:
         """Many movements in ONE round trip: one atomic script per account, netting that
         account's movements into one ledger entry (``group`` names it) while each op id
         moves money at most once. One receipt (or error) per account, in order of first

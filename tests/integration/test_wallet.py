@@ -725,3 +725,21 @@ async def test_reserving_bets_takes_a_rate_token_and_records_the_event_atomicall
                                      bets_for_event="ev-1")
     assert isinstance(poor[0], InsufficientFunds)
     assert await wallet.redis.hlen(f"{{acct:{broke}}}:betref") == 0  # type: ignore[misc]
+
+
+async def test_a_reused_key_in_a_batch_refuses_only_its_own_reservation(
+        wallet: Wallet, accounts: Accounts) -> None:
+    acct = await new_player(accounts, funds="100", wallet=wallet)
+    other = await new_player(accounts, funds="100", wallet=wallet)
+    first = await wallet.reserve_many([(acct, "b-1", D("5"), "sport_prematch")],
+                                      bets_for_event="ev-reuse")
+    assert isinstance(first[0], Receipt)
+    # the same bet id with another stake, in a round trip with two good reservations
+    found = await wallet.reserve_many([(other, "b-2", D("3"), "sport_prematch"),
+                                       (acct, "b-1", D("7"), "sport_prematch"),
+                                       (acct, "b-3", D("2"), "sport_prematch")],
+                                      bets_for_event="ev-reuse")
+    assert isinstance(found[0], Receipt) and isinstance(found[2], Receipt)
+    assert isinstance(found[1], IdempotencyKeyReused)
+    assert (await wallet.balance(acct)).reserved == D("7.00")  # 5 + 2: the reuse moved nothing
+    assert (await wallet.balance(other)).reserved == D("3.00")
