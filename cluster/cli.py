@@ -85,10 +85,13 @@ def _deploy(settings: Settings, address: str, http_url: str, demo: bool) -> None
 
     from cluster import local
     from cluster.deploy import (
+        MEDIA_APP,
+        MEDIA_ROUTE,
         ODDS_APP,
         application,
         feed_application,
         feed_grpc_options,
+        media_application,
         odds_application,
         partner_application,
         start_services,
@@ -107,6 +110,9 @@ def _deploy(settings: Settings, address: str, http_url: str, demo: bool) -> None
     # event reads and the odds stream: HAProxy sends /v1/events/... here (longest prefix)
     serve.run(odds_application(settings, token_key), name=ODDS_APP,
               route_prefix="/v1/events", blocking=False)
+    # WHIP/WHEP and HLS: HAProxy sends /v1/media/... here, never to the bets' replicas
+    serve.run(media_application(settings, token_key), name=MEDIA_APP,
+              route_prefix=MEDIA_ROUTE, blocking=False)
     # feed ingest over gRPC (the route prefix only puts it among HAProxy's backends)
     serve.run(feed_application(settings, token_key), name=FEED_APP, route_prefix=FEED_ROUTE,
               blocking=False)

@@ -99,6 +99,10 @@ class Settings(BaseModel):
     # requests each may hold (every open stream holds one), the stream's keep-alive comment
     odds_replicas: int = Field(default=1, ge=1)
     odds_max_ongoing_requests: int = Field(default=10_000, ge=1)
+    # the media signalling and HLS routes (/v1/media/...): a deployment of their own, so that
+    # video traffic never takes a bet's request slot; an LL-HLS player holds one per reload
+    media_replicas: int = Field(default=1, ge=1)
+    media_max_ongoing_requests: int = Field(default=2_000, ge=1)
     sse_keepalive_s: float = Field(default=15.0, gt=0, le=300)
 
     bet_batch_window_ms: float = Field(default=2.0, ge=0)

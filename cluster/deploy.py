@@ -33,6 +33,19 @@ def odds_application(settings: Settings, token_key: str) -> Application:
                                   settings.odds_max_ongoing_requests)
 
 
+MEDIA_APP, MEDIA_ROUTE = "media", "/v1/media"
+
+
+def media_application(settings: Settings, token_key: str) -> Application:
+    """The Serve application of the media routes (route prefix ``MEDIA_ROUTE``: WHIP/WHEP
+    signalling, HLS playlists and parts, stats): replicas of their own at a lower CPU
+    priority, so video traffic never takes a bet's request slot or its CPU."""
+    from serve_apps.app import build_media_application
+
+    return build_media_application(settings.api_config(), token_key, settings.media_replicas,
+                                   settings.media_max_ongoing_requests)
+
+
 def feed_application(settings: Settings, token_key: str) -> Application:
     """The Serve application of the feed ingest (gRPC ``inplay.feed.v1.Feed``, run as
     ``FEED_APP`` on ``FEED_ROUTE`` of ``serve_apps.feed``); Serve must have been started with
@@ -103,6 +116,11 @@ def app_builder(args: dict[str, str]) -> Application:
 def odds_app_builder(args: dict[str, str]) -> Application:
     """For ``serve deploy``: the ``odds`` application (route prefix ``/v1/events``)."""
     return odds_application(*_from_args(args))
+
+
+def media_app_builder(args: dict[str, str]) -> Application:
+    """For ``serve deploy``: the ``media`` application (route prefix ``/v1/media``)."""
+    return media_application(*_from_args(args))
 
 
 def feed_app_builder(args: dict[str, str]) -> Application:

@@ -174,18 +174,32 @@ def build_application(config: ApiConfig, token_key: str, replicas: int) -> Appli
 ODDS_PREFIX = "/v1/events"
 
 
-class OddsAPI(InplayAPI):
-    """The event routes alone, mounted by Serve at ``ODDS_PREFIX``: Serve adds the prefix to
-    ``root_path`` but keeps it in ``path``, and these routes are declared with their full
-    paths (the same router as in ``create_app``), so the prefix is taken back out."""
+class PrefixedAPI(InplayAPI):
+    """Some of the API's routes alone, as an application Serve mounts at ``prefix``: Serve
+    adds the prefix to ``root_path`` but keeps it in ``path``, and the routes are declared
+    with their full paths (the same routers as in ``create_app``, whose OpenAPI documents
+    them), so the prefix is taken back out of ``root_path``."""
 
     fast_bets = False
+    prefix = ""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         root = scope.get("root_path", "")
-        if root.endswith(ODDS_PREFIX):
-            root = root[:-len(ODDS_PREFIX)]
-            scope = {**scope, "root_path": root}
+        if self.prefix and root.endswith(self.prefix):
+            scope = {**scope, "root_path": root[:-len(self.prefix)]}
+        await self.answer(scope, receive, send)
+
+    async def answer(self, scope: Any, receive: Any, send: Any) -> None:
+        await super().__call__(scope, receive, send)
+
+
+class OddsAPI(PrefixedAPI):
+    """The event routes (``ODDS_PREFIX``), with the odds stream's fast path."""
+
+    prefix = ODDS_PREFIX
+
+    async def answer(self, scope: Any, receive: Any, send: Any) -> None:
+        root = scope.get("root_path", "")
         svc: ApiServices | None = getattr(self.state, "services", None)
         if scope["type"] == "http" and scope["method"] == "GET" and svc is not None \
                 and svc.streams is not None:
@@ -193,7 +207,7 @@ class OddsAPI(InplayAPI):
             if found:  # the stream's fast path: an open stream keeps no FastAPI frames
                 await streams.serve_stream(svc.streams, found.group(1), scope, receive, send)
                 return
-        await super().__call__(scope, receive, send)
+        await super().answer(scope, receive, send)
 
 
 def create_odds_app(svc: ApiServices | None = None) -> FastAPI:
@@ -233,5 +247,63 @@ def build_odds_application(config: ApiConfig, token_key: str, replicas: int,
                            max_ongoing_requests: int = 10_000) -> Application:
     """The ``odds`` application (route prefix ``ODDS_PREFIX``)."""
     deployment: Any = OddsDeployment
+    return deployment.options(num_replicas=replicas,
+                              max_ongoing_requests=max_ongoing_requests).bind(config, token_key)
+
+
+# ---------------------------------------------------------------- the media application
+
+MEDIA_PREFIX = "/v1/media"
+
+
+class MediaAPI(PrefixedAPI):
+    """The media routes (WHIP/WHEP signalling, HLS playlists and parts, stats)."""
+
+    prefix = MEDIA_PREFIX
+
+
+def create_media_app(svc: ApiServices | None = None) -> FastAPI:
+    """What the ``media`` application serves: the routes under ``MEDIA_PREFIX``, from the
+    same router as ``create_app`` (whose OpenAPI documents them)."""
+    app = MediaAPI(title="inplay media", version=API_VERSION, docs_url=None, redoc_url=None,
+                   openapi_url=None)
+    if svc is not None:
+        app.state.services = svc
+    problems.install(app)
+    app.include_router(media_router)
+    return app
+
+
+@serve.deployment(
+    name="media",
+    # an LL-HLS player holds a request open while it waits for the next part (blocking
+    # playlist reload): hundreds per replica, none of them a slot the bets' deployment needs
+    max_ongoing_requests=2_000,
+    ray_actor_options={"num_cpus": 0},
+    logging_config={"enable_access_log": False},
+)
+@serve.ingress()
+class MediaDeployment:
+    """One media signalling replica: SDP offers and answers, playlists and CMAF parts fetched
+    from the region's media actor. Video itself never passes through Serve."""
+
+    def __init__(self, config: ApiConfig, token_key: str) -> None:
+        from media.actors import lower_cpu_priority
+        from media.sfu import MediaSettings
+
+        # video work yields the CPU to the bet path, as the media actors do
+        self.nice = lower_cpu_priority(MediaSettings().cpu_nice)
+        self.services = ApiServices.build(config, token_key)
+        skip_disconnect_watch()
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_media_app(self.services)
+
+
+def build_media_application(config: ApiConfig, token_key: str, replicas: int,
+                            max_ongoing_requests: int = 2_000) -> Application:
+    """The ``media`` application (route prefix ``MEDIA_PREFIX``): video traffic gets its own
+    replicas, sized on their own, so it never takes a bet's request slot."""
+    deployment: Any = MediaDeployment
     return deployment.options(num_replicas=replicas,
                               max_ongoing_requests=max_ongoing_requests).bind(config, token_key)
