@@ -113,6 +113,29 @@ def maxconn_for(nofile: int) -> int:
     return max(1024, min(50_000, int((nofile - 500) / 2.5)))
 
 
+# Serve's HAProxy log target (RAY_SERVE_HAPROXY_LOG_TARGET's default in Ray 2.60)
+SERVE_HAPROXY_LOG_TARGET = "127.0.0.1:514"
+
+
+def haproxy_log_env(request_metrics: bool,
+                    target: str = SERVE_HAPROXY_LOG_TARGET) -> dict[str, str]:
+    """HAProxy's log, when its per-request metrics are off: errors and alerts only.
+
+    Serve's config logs every request (``option httplog``) to ``log <target> local0 info``:
+    one UDP datagram per request, parsed by nobody unless request metrics are on (and, with
+    nothing listening on the port, one ICMP port-unreachable reply each). Serve writes the
+    target verbatim before `` local0 info``, so a target that ends in its own facility, the
+    level ``notice`` and a comment sign (``127.0.0.1:514 local0 notice #``) is a line HAProxy
+    2.8 accepts (``haproxy -c``) whose access logs (level ``info``) are dropped before they
+    are sent, while servers going down, a backend with no server left and the other
+    notices, warnings, errors and alerts still reach the target. With request metrics on,
+    Serve's default stays. A target set in the environment wins (``start_ray_head``).
+    """
+    if request_metrics:
+        return {}
+    return {"RAY_SERVE_HAPROXY_LOG_TARGET": f"{target} local0 notice #"}
+
+
 def ensure_ray_token(settings: Settings) -> None:
     """Ray 2.60 refuses to start in token mode without a token: give this home its own.
 
@@ -204,6 +227,7 @@ def start_ray_head(settings: Settings) -> tuple[str, str]:
     # what each is worth that way)
     env = {**SERVE_ENV, **serve_port_env(),
            "RAY_SERVE_HAPROXY_METRICS_ENABLED": "1" if settings.haproxy_request_metrics else "0",
+           **haproxy_log_env(settings.haproxy_request_metrics),
            **os.environ}
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     # a session of its own: every process `ray start` spawns (GCS, raylet, dashboard, the

@@ -350,6 +350,57 @@ def test_token_create_refuses_a_bad_name_plainly(platform: Platform) -> None:
     assert "VALIDATION_ERROR" in bad.stderr and bad.stdout == ""
 
 
+def test_haproxy_sends_no_log_datagram_per_request(platform: Platform) -> None:
+    """HAProxy's request metrics are off (the default): its access log is not sent at all.
+
+    Serve's config logs every request to a UDP syslog target; ``inplay up`` keeps only its
+    notices, warnings, errors and alerts (``cluster.local.haproxy_log_env``). The config this
+    platform's HAProxy runs says so and HAProxy accepts it; and as root, a socket bound on
+    the target while requests go through gets no datagram from this platform's HAProxy
+    (``tests/integration/test_haproxy_log.py`` shows the same line with Serve's default: one
+    per request).
+    """
+    import re
+    import socket
+    import subprocess
+
+    from tests.support.haproxy import haproxy_binary
+
+    def haproxies() -> dict[int, str]:
+        return {p: cmdline(p) for p in platform.pids() if "/haproxy " in cmdline(p) + " "}
+
+    running = haproxies()
+    assert running, "no HAProxy in this platform"
+    configs = {found.group(1) for command in running.values()
+               if (found := re.search(r" -f (\S+)", command))}
+    assert len(configs) == 1, configs
+    cfg = configs.pop()
+    lines = [line.strip() for line in Path(cfg).read_text().splitlines()]
+    logs = [line for line in lines if line.startswith("log ") and line != "log global"]
+    assert logs == ["log 127.0.0.1:514 local0 notice # local0 info"], logs
+    checked = subprocess.run([haproxy_binary(), "-c", "-f", cfg], capture_output=True,
+                             text=True, timeout=60, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.bind(("127.0.0.1", 514))
+        except OSError as exc:  # not root, or a syslog daemon listens there
+            pytest.skip(f"cannot listen on the log target: {exc}")
+        with httpx.Client(base_url=platform.url, timeout=30) as http:
+            for _ in range(100):
+                assert http.get("/livez").status_code == 200
+        udp.settimeout(0.5)
+        senders: list[int] = []
+        try:
+            while True:  # other platforms on this machine may log here too: not counted
+                tag = re.search(rb"haproxy\[(\d+)\]", udp.recv(65536))
+                senders += [int(tag.group(1))] if tag else []
+        except TimeoutError:
+            pass
+    ours = set(running) | set(haproxies())
+    assert [p for p in senders if p in ours] == []
+
+
 # ---------------------------------------------------------------- chaos
 
 
