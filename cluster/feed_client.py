@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, Iterable
-from types import TracebackType
-from typing import Any, Self
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 
 import grpc
 
+from cluster.grpc_channel import RetryingChannel
 from domain import errors
 from domain.feed import Ack, FeedMessage
 from serve_apps.feed_proto import inplay_feed_pb2 as pb
@@ -50,27 +49,24 @@ _REFUSED: dict[grpc.StatusCode, type[errors.DomainError]] = {
     grpc.StatusCode.PERMISSION_DENIED: errors.Forbidden,
     grpc.StatusCode.INVALID_ARGUMENT: errors.ValidationFailed,
 }
-_CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 20_000),  # notice a dead connection between messages
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-]
-
-
-class FeedClient:
+class FeedClient(RetryingChannel[pb_grpc.FeedStub]):
     """One provider's connection; see the module docstring."""
+
+    name = "feed"
 
     def __init__(self, target: str, token: str, *, application: str = "feed",
                  batch_max: int = 512, timeout_s: float = 10.0, attempts: int = 5,
                  backoff_s: float = 0.2) -> None:
-        self.target, self.batch_max, self.timeout_s = target, batch_max, timeout_s
-        self.attempts, self.backoff_s = attempts, backoff_s
-        self.metadata = (("authorization", f"Bearer {token}"), ("application", application))
-        self._channel: grpc.aio.Channel | None = None
-        self._stub: pb_grpc.FeedStub | None = None
+        super().__init__(target, token, application, pb_grpc.FeedStub, timeout_s=timeout_s,
+                         attempts=attempts, backoff_s=backoff_s)
+        self.batch_max = batch_max
         self._lock: asyncio.Lock | None = None
-        self.reconnects = 0
+
+    def retryable(self, exc: grpc.aio.AioRpcError) -> bool:
+        return exc.code() in _RETRY
+
+    def error(self, exc: grpc.aio.AioRpcError) -> errors.DomainError:
+        return _error(exc)
 
     async def publish(self, messages: list[FeedMessage]) -> list[Ack]:
         """One ack per message, in order (batches of ``batch_max``, one after the other)."""
@@ -81,10 +77,17 @@ class FeedClient:
             for start in range(0, len(messages), self.batch_max):
                 batch = pb.FeedBatch(messages=[from_message(m) for m in
                                                messages[start:start + self.batch_max]])
-                reply = await self._call(lambda stub, b=batch: stub.PublishBatch(
-                    b, metadata=self.metadata, timeout=self.timeout_s))
+                reply = await self._call(self._sender(batch))
                 acks += [ack_from_wire(a) for a in reply.acks]
         return acks
+
+    def _sender(self, batch: pb.FeedBatch
+                ) -> Callable[[pb_grpc.FeedStub], Awaitable[pb.PublishReply]]:
+        def send(stub: pb_grpc.FeedStub) -> Awaitable[pb.PublishReply]:
+            reply: Awaitable[pb.PublishReply] = stub.PublishBatch(
+                batch, metadata=self.metadata, timeout=self.timeout_s)
+            return reply
+        return send
 
     async def publish_stream(self, messages: Iterable[FeedMessage] | AsyncIterable[FeedMessage],
                              timeout_s: float | None = None) -> list[Ack]:
@@ -104,46 +107,6 @@ class FeedClient:
         except grpc.aio.AioRpcError as exc:
             raise _error(exc) from exc
         return [ack_from_wire(a) for a in reply.acks]
-
-    async def _call(self, send: Any) -> pb.PublishReply:
-        for attempt in range(self.attempts):
-            stub = self._connect()
-            try:
-                reply: pb.PublishReply = await send(stub)
-                return reply
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() not in _RETRY or attempt == self.attempts - 1:
-                    raise _error(exc) from exc
-                log.warning("feed %s: %s (%s); sending again", self.target, exc.code().name,
-                            exc.details())
-            await self._reset()
-            await asyncio.sleep(min(2.0, self.backoff_s * 2 ** attempt))
-        raise AssertionError("unreachable")
-
-    def _connect(self) -> pb_grpc.FeedStub:
-        if self._stub is None:
-            self._channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
-            self._stub = pb_grpc.FeedStub(self._channel)
-        return self._stub
-
-    async def _reset(self) -> None:
-        """A fresh channel for the next attempt (a broken one can linger in backoff)."""
-        channel, self._channel, self._stub = self._channel, None, None
-        self.reconnects += 1
-        if channel is not None:
-            await channel.close()
-
-    async def close(self) -> None:
-        channel, self._channel, self._stub = self._channel, None, None
-        if channel is not None:
-            await channel.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
 
 
 def _error(exc: grpc.aio.AioRpcError) -> errors.DomainError:

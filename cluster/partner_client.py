@@ -36,12 +36,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from types import TracebackType
-from typing import Self, TypeVar
+from collections.abc import AsyncIterator, Sequence
 
 import grpc
 
+from cluster.grpc_channel import RetryingChannel
 from domain import errors
 from serve_apps.partner_proto import inplay_partner_pb2 as pb
 from serve_apps.partner_proto import inplay_partner_pb2_grpc as pb_grpc
@@ -56,26 +55,21 @@ MAX_BETS = 100  # per PlaceBets call (serve_apps.partner.MAX_BETS)
 # answers it while the application is (re)starting)
 _RETRY = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
           grpc.StatusCode.CANCELLED}
-_CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 20_000),  # notice a dead connection between calls
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-]
-T = TypeVar("T")
-
-
-class PartnerClient:
+class PartnerClient(RetryingChannel[pb_grpc.PartnerStub]):
     """One partner's connection; see the module docstring."""
+
+    name = "partner"
 
     def __init__(self, target: str, token: str, *, application: str = "partner",
                  timeout_s: float = 30.0, attempts: int = 3, backoff_s: float = 0.2) -> None:
-        self.target, self.timeout_s = target, timeout_s
-        self.attempts, self.backoff_s = attempts, backoff_s
-        self.metadata = (("authorization", f"Bearer {token}"), ("application", application))
-        self._channel: grpc.aio.Channel | None = None
-        self._stub: pb_grpc.PartnerStub | None = None
-        self.reconnects = 0
+        super().__init__(target, token, application, pb_grpc.PartnerStub,
+                         timeout_s=timeout_s, attempts=attempts, backoff_s=backoff_s)
+
+    def retryable(self, exc: grpc.aio.AioRpcError) -> bool:
+        return _retryable(exc)
+
+    def error(self, exc: grpc.aio.AioRpcError) -> errors.DomainError:
+        return error_of(exc)
 
     async def place_bets(self, bets: Sequence[pb.BetRequest]) -> list[pb.BetResult]:
         """One result per bet, in order (calls of ``MAX_BETS`` bets, sent together)."""
@@ -112,45 +106,6 @@ class PartnerClient:
             raise error_of(exc) from exc
         finally:
             call.cancel()
-
-    async def _call(self, send: Callable[[pb_grpc.PartnerStub], Awaitable[T]]) -> T:
-        for attempt in range(self.attempts):
-            stub = self._connect()
-            try:
-                return await send(stub)
-            except grpc.aio.AioRpcError as exc:
-                if not _retryable(exc) or attempt == self.attempts - 1:
-                    raise error_of(exc) from exc
-                log.warning("partner %s: %s (%s); sending again", self.target,
-                            exc.code().name, exc.details())
-            await self._reset()
-            await asyncio.sleep(min(2.0, self.backoff_s * 2 ** attempt))
-        raise AssertionError("unreachable")
-
-    def _connect(self) -> pb_grpc.PartnerStub:
-        if self._stub is None:
-            self._channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
-            self._stub = pb_grpc.PartnerStub(self._channel)
-        return self._stub
-
-    async def _reset(self) -> None:
-        """A fresh channel for the next attempt (a broken one can linger in backoff)."""
-        channel, self._channel, self._stub = self._channel, None, None
-        self.reconnects += 1
-        if channel is not None:
-            await channel.close()
-
-    async def close(self) -> None:
-        channel, self._channel, self._stub = self._channel, None, None
-        if channel is not None:
-            await channel.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
 
 
 def inplay_code(exc: grpc.aio.AioRpcError) -> str:
