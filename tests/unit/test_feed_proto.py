@@ -3,9 +3,6 @@ message crosses the wire and back to the same ``domain.feed.FeedMessage``."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,26 +15,13 @@ from hypothesis import strategies as st
 from domain.feed import MAX_SEQ, Ack, AckStatus, FeedKind, parse
 from serve_apps.feed_proto import inplay_feed_pb2 as pb
 from serve_apps.feed_proto.convert import ack_from_wire, ack_to_wire, from_message, to_plain
+from tests.support.protos import assert_stubs_current
 
-ROOT = Path(__file__).resolve().parents[2]
 PROTO = Path("serve_apps/feed_proto/inplay_feed.proto")
-GENERATED = ("inplay_feed_pb2.py", "inplay_feed_pb2.pyi", "inplay_feed_pb2_grpc.py")
 
 
 def test_the_committed_stubs_are_what_protoc_makes_of_the_proto(tmp_path: Path) -> None:
-    pytest.importorskip("grpc_tools", reason="grpcio-tools (a dev extra) makes the stubs")
-    (tmp_path / PROTO).parent.mkdir(parents=True)
-    shutil.copy(ROOT / PROTO, tmp_path / PROTO)
-    done = subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", "-I", ".", "--python_out=.",
-         "--pyi_out=.", "--grpc_python_out=.", str(PROTO)],
-        cwd=tmp_path, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    for name in GENERATED:
-        made = (tmp_path / PROTO.parent / name).read_bytes()
-        committed = (ROOT / PROTO.parent / name).read_bytes()
-        assert made == committed, (
-            f"{PROTO.parent / name} is stale: regenerate it (see the .proto's header)")
+    assert_stubs_current(PROTO, tmp_path)
 
 
 SAMPLES: list[dict[str, Any]] = [

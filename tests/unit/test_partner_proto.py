@@ -4,9 +4,6 @@ request is validated as ``POST /v1/bets`` validates it."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
@@ -39,27 +36,14 @@ from serve_apps.partner_proto.convert import (
     without_nulls,
 )
 from serve_apps.views import bet_body
+from tests.support.protos import assert_stubs_current
 
-ROOT = Path(__file__).resolve().parents[2]
 PROTO = Path("serve_apps/partner_proto/inplay_partner.proto")
-GENERATED = ("inplay_partner_pb2.py", "inplay_partner_pb2.pyi", "inplay_partner_pb2_grpc.py")
 D = Decimal
 
 
 def test_the_committed_stubs_are_what_protoc_makes_of_the_proto(tmp_path: Path) -> None:
-    pytest.importorskip("grpc_tools", reason="grpcio-tools (a dev extra) makes the stubs")
-    (tmp_path / PROTO).parent.mkdir(parents=True)
-    shutil.copy(ROOT / PROTO, tmp_path / PROTO)
-    done = subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", "-I", ".", "--python_out=.",
-         "--pyi_out=.", "--grpc_python_out=.", str(PROTO)],
-        cwd=tmp_path, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    for name in GENERATED:
-        made = (tmp_path / PROTO.parent / name).read_bytes()
-        committed = (ROOT / PROTO.parent / name).read_bytes()
-        assert made == committed, (
-            f"{PROTO.parent / name} is stale: regenerate it (see the .proto's header)")
+    assert_stubs_current(PROTO, tmp_path)
 
 
 TERMS = BetTerms("b1", "acct1", "mw", "home", D("10.00"), D("2.50"), 3, OddsPolicy.HIGHER,
