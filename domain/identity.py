@@ -1,8 +1,9 @@
 """Who is calling: roles, password hashing and stateless signed bearer tokens (pure: no I/O).
 
-Passwords: scrypt (memory-hard; n=2**14, r=8 → 16 MiB and ≈ 50 ms per hash), a per-password
-random salt, constant-time comparison. The encoded form names its parameters, so they can be
-raised later without breaking stored hashes.
+Passwords: argon2id with OWASP's parameters (19 MiB, 2 passes, 1 lane), a per-password random
+salt, in the standard PHC string format, which names its parameters: they can be raised later
+without breaking stored hashes. Hashes of the earlier scheme (scrypt) still verify and are
+replaced at the next successful login (``PasswordHasher.needs_rehash``).
 
 Tokens: ``base64url(payload) "." base64url(HMAC-SHA256(key, payload))`` with the payload
 ``v1|<subject>|<role>|<expiry s>``. Verification is one HMAC and a constant-time compare; it
@@ -20,6 +21,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+
+import argon2
 
 from domain.clock import Clock
 
@@ -43,8 +46,21 @@ class KycStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class Argon2Params:
+    """argon2id cost. The defaults are OWASP's password storage recommendation: 19 MiB of
+    memory, 2 passes, one lane (≈ 50-90 ms per hash on one core)."""
+
+    time_cost: int = 2
+    memory_kib: int = 19 * 1024
+    parallelism: int = 1
+    hash_len: int = 32
+    salt_len: int = 16
+
+
+@dataclass(frozen=True)
 class ScryptParams:
-    """scrypt cost: memory = 128 · n · r bytes."""
+    """scrypt cost (memory = 128 · n · r bytes): how passwords were hashed before argon2id.
+    Such hashes still verify, and are replaced at the next successful login."""
 
     n: int = 2**14
     r: int = 8
@@ -53,36 +69,83 @@ class ScryptParams:
     salt_bytes: int = 16
 
 
-class PasswordHasher:
-    """scrypt hashing; encoded as ``scrypt$n$r$p$salt$hash`` (base64url parts)."""
+ARGON2_PREFIX = "$argon2id$"
 
-    def __init__(self, params: ScryptParams | None = None) -> None:
-        self.params = params or ScryptParams()
+
+class PasswordHasher:
+    """argon2id hashing, encoded in the PHC string format
+    (``$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>``); stored hashes of the earlier scheme,
+    ``scrypt$n$r$p$salt$hash`` (base64url parts), still verify (``needs_rehash`` says they
+    should be replaced)."""
+
+    def __init__(self, params: Argon2Params | None = None) -> None:
+        self.params = params or Argon2Params()
+        prm = self.params
+        self._argon2 = argon2.PasswordHasher(
+            time_cost=prm.time_cost, memory_cost=prm.memory_kib, parallelism=prm.parallelism,
+            hash_len=prm.hash_len, salt_len=prm.salt_len, type=argon2.Type.ID)
         # a real hash to check unknown users against, so they cost the same time
         self._dummy = self.hash(secrets.token_urlsafe(16))
 
-    @staticmethod
-    def _derive(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
-        return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p,
-                              maxmem=256 * n * r * p, dklen=dklen)
-
     def hash(self, password: str) -> str:
-        """A fresh salted hash of ``password``."""
-        prm = self.params
-        salt = secrets.token_bytes(prm.salt_bytes)
-        digest = self._derive(password, salt, prm.n, prm.r, prm.p, prm.dklen)
-        return f"scrypt${prm.n}${prm.r}${prm.p}${_b64(salt)}${_b64(digest)}"
+        """A fresh salted argon2id hash of ``password`` (PHC string)."""
+        return self._argon2.hash(password)
 
     def verify(self, password: str, encoded: str | None) -> bool:
-        """True when ``password`` matches; ``None`` (unknown user) costs the same and fails."""
-        target = encoded or self._dummy
-        try:
-            scheme, n, r, p, salt, digest = target.split("$")
-            expected = _unb64(digest)
-            actual = self._derive(password, _unb64(salt), int(n), int(r), int(p), len(expected))
-        except (ValueError, TypeError):
+        """True when ``password`` matches ``encoded`` (argon2id or the older scrypt);
+        ``None`` (unknown user) costs one argon2id check with the current parameters and
+        fails."""
+        if encoded is None:
+            self._check_argon2(password, self._dummy)
             return False
-        return hmac.compare_digest(actual, expected) and encoded is not None and scheme == "scrypt"
+        if encoded.startswith(ARGON2_PREFIX):
+            return self._check_argon2(password, encoded)
+        if encoded.startswith("scrypt$"):
+            return _check_scrypt(password, encoded)
+        return False
+
+    def _check_argon2(self, password: str, encoded: str) -> bool:
+        try:
+            return bool(self._argon2.verify(encoded, password))
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError,
+                ValueError):
+            return False
+
+    def needs_rehash(self, encoded: str) -> bool:
+        """True for a hash that is not argon2id with this hasher's parameters (an scrypt hash
+        of the earlier scheme, or weaker argon2id parameters): replace it after a login."""
+        if not encoded.startswith(ARGON2_PREFIX):
+            return True
+        try:
+            return self._argon2.check_needs_rehash(encoded)
+        except (argon2.exceptions.InvalidHashError, ValueError):
+            return True
+
+
+def scrypt_hash(password: str, params: ScryptParams | None = None) -> str:
+    """An scrypt hash in the earlier encoding (what accounts made before argon2id; for
+    migrations and their tests)."""
+    prm = params or ScryptParams()
+    salt = secrets.token_bytes(prm.salt_bytes)
+    digest = _scrypt(password, salt, prm.n, prm.r, prm.p, prm.dklen)
+    return f"scrypt${prm.n}${prm.r}${prm.p}${_b64(salt)}${_b64(digest)}"
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p,
+                          maxmem=256 * n * r * p, dklen=dklen)
+
+
+def _check_scrypt(password: str, encoded: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = encoded.split("$")
+        expected = _unb64(digest)
+        if scheme != "scrypt" or not 1 < int(n) <= 2**20 or not 0 < int(r) * int(p) <= 64:
+            return False
+        actual = _scrypt(password, _unb64(salt), int(n), int(r), int(p), len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
 
 
 def _b64(data: bytes) -> str:

@@ -34,7 +34,7 @@ import redis.asyncio as aioredis
 
 from cluster import processes
 from domain.clock import ManualClock
-from domain.identity import PasswordHasher, ScryptParams
+from domain.identity import Argon2Params, PasswordHasher
 from storage.accounts import Accounts
 from storage.embedded import EmbeddedRedis, bundled_jemalloc
 from storage.wallet import Wallet, WalletConfig
@@ -106,7 +106,8 @@ async def bench(args: argparse.Namespace, url: str, server_pid: int) -> dict[str
     client = aioredis.from_url(url, max_connections=args.concurrency + 8)
     clock = ManualClock(time.time())
     wallet = Wallet(client, WalletConfig(idempotency_ttl_s=86_400), clock)
-    accounts = Accounts(client, clock=clock, hasher=PasswordHasher(ScryptParams(n=2**8)))
+    accounts = Accounts(client, clock=clock,
+                        hasher=PasswordHasher(Argon2Params(time_cost=1, memory_kib=1024)))
     ids = await _fund(wallet, accounts, args.accounts)
     sha = await client.script_load(TRIVIAL)
     pairs, raw, single, cpu_per_pair = [], [], [], []

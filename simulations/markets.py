@@ -19,7 +19,7 @@ from actors.saga import BetSaga, SagaConfig
 from domain.bets import BetDecision, PlaceBet, bet_id_for
 from domain.book import market_spec
 from domain.events import BetAccepted, EventCreated, OddsPolicy
-from domain.identity import KycStatus, PasswordHasher, ScryptParams
+from domain.identity import Argon2Params, KycStatus, PasswordHasher
 from storage.accounts import Accounts
 from storage.catalog import Catalog
 from storage.redis_client import async_client
@@ -65,7 +65,7 @@ async def populate(redis_url: str, event_id: str, *, players: int, bets: int,
     """
     client = async_client(redis_url, max_connections=64)
     wallet = Wallet(client, WalletConfig(rate_limit_per_s=1e9, rate_limit_burst=10**9))
-    accounts = Accounts(client, hasher=PasswordHasher(ScryptParams(n=2**8)))
+    accounts = Accounts(client, hasher=PasswordHasher(Argon2Params(time_cost=1, memory_kib=1024)))
     registry = EventRegistry(ActorConfig(redis_url=redis_url))
     event = await registry.get(event_id, create=True)
     # listed like an event the operator API made (settlement's sweep walks the catalog)

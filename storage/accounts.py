@@ -290,9 +290,29 @@ class Accounts:
             stored = await self.redis.hget(acct_key(account_id, "acct"), "pw")  # type: ignore[misc]
         encoded = _s(stored) if stored is not None else None
         ok = await asyncio.to_thread(self.hasher.verify, password or "", encoded)
-        if not ok or account_id is None:
+        if not ok or account_id is None or encoded is None:
             raise BadCredentials("unknown username or wrong password")
+        if self.hasher.needs_rehash(encoded):
+            await self._rehash(account_id, password, encoded)
         return await self.get(account_id)
+
+    async def _rehash(self, account_id: str, password: str, old: str) -> None:
+        """Replace a hash of the earlier scheme (scrypt) or of weaker parameters with a fresh
+        argon2id one, now that the password is known to be right; only if the stored hash is
+        still ``old`` (a concurrent login may have replaced it already)."""
+        fresh = await asyncio.to_thread(self.hasher.hash, password)
+        key = acct_key(account_id, "acct")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                current = await pipe.hget(key, "pw")  # type: ignore[misc]
+                if current is None or _s(current) != old:
+                    return
+                pipe.multi()
+                pipe.hset(key, "pw", fresh)
+                await pipe.execute()
+            except aioredis.WatchError:
+                return  # changed meanwhile: whoever changed it wrote a current hash
 
     async def create_principal(self, name: str, role: Role | str) -> Principal:
         """An operator, publisher or feed credential (for the CLI); log in with

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import argon2
 import pytest
 import redis.asyncio as aioredis
 
@@ -16,11 +17,20 @@ from domain.errors import (
     UsernameTaken,
     ValidationFailed,
 )
-from domain.identity import KycStatus, PasswordHasher, Role, ScryptParams, TokenSigner
+from domain.identity import (
+    Argon2Params,
+    KycStatus,
+    PasswordHasher,
+    Role,
+    ScryptParams,
+    TokenSigner,
+    scrypt_hash,
+)
 from serve_apps.views import account_body
 from storage.accounts import Accounts, AccountsConfig, SimulatedKycProvider
+from storage.keys import acct_key
 
-FAST_HASH = PasswordHasher(ScryptParams(n=2**8))
+FAST_HASH = PasswordHasher(Argon2Params(time_cost=1, memory_kib=1024))
 
 
 @pytest.fixture()
@@ -77,16 +87,16 @@ async def test_registration_is_validated(accounts: Accounts, field: str,
 
 
 class CountingHasher(PasswordHasher):
-    """Records every scrypt derivation and its cost parameters."""
+    """Records the cost parameters of every argon2id check."""
 
     def __init__(self) -> None:
-        self.derived: list[tuple[int, int, int]] = []
+        self.checked: list[tuple[int, int, int]] = []
         super().__init__()
 
-    def _derive(self, password: str, salt: bytes, n: int, r: int, p: int,  # type: ignore[override]
-                dklen: int) -> bytes:
-        self.derived.append((n, r, p))
-        return PasswordHasher._derive(password, salt, n, r, p, dklen)
+    def _check_argon2(self, password: str, encoded: str) -> bool:
+        prm = argon2.extract_parameters(encoded)
+        self.checked.append((prm.memory_cost, prm.time_cost, prm.parallelism))
+        return super()._check_argon2(password, encoded)
 
 
 async def test_login_answers_the_same_for_unknown_user_and_wrong_password(
@@ -99,15 +109,41 @@ async def test_login_answers_the_same_for_unknown_user_and_wrong_password(
     assert (await accounts.authenticate("dave", "s3cret-pass")).account_id == acct.account_id
 
     async def failure(username: str) -> tuple[str, list[tuple[int, int, int]]]:
-        hasher.derived.clear()
+        hasher.checked.clear()
         with pytest.raises(BadCredentials) as info:
             await accounts.authenticate(username, "wrong-pass")
-        return info.value.detail, list(hasher.derived)
+        return info.value.detail, list(hasher.checked)
 
     wrong, unknown = await failure("dave"), await failure("nobody")
     assert wrong[0] == unknown[0]
-    default = (hasher.params.n, hasher.params.r, hasher.params.p)
+    default = (hasher.params.memory_kib, hasher.params.time_cost, hasher.params.parallelism)
     assert wrong[1] == unknown[1] == [default]
+
+
+async def test_new_passwords_are_stored_as_argon2id(accounts: Accounts,
+                                                    client: aioredis.Redis) -> None:
+    acct = await accounts.register("gina", "s3cret-pass", "GB", "1990-01-01")
+    stored = await client.hget(acct_key(acct.account_id, "acct"), "pw")  # type: ignore[misc]
+    assert stored.decode().startswith("$argon2id$v=19$m=1024,t=1,p=1$")
+
+
+async def test_a_stored_scrypt_hash_logs_in_and_is_replaced_by_argon2id(
+        accounts: Accounts, client: aioredis.Redis) -> None:
+    acct = await accounts.register("hank", "s3cret-pass", "GB", "1990-01-01")
+    key = acct_key(acct.account_id, "acct")
+    old = scrypt_hash("old-password", ScryptParams(n=2**8))  # as accounts were stored before
+    await client.hset(key, "pw", old)  # type: ignore[misc]
+    with pytest.raises(BadCredentials):  # a wrong password: refused, the hash left alone
+        await accounts.authenticate("hank", "s3cret-pass")
+    assert (await client.hget(key, "pw")).decode() == old  # type: ignore[misc]
+    assert (await accounts.authenticate("hank", "old-password")).account_id == acct.account_id
+    upgraded = (await client.hget(key, "pw")).decode()  # type: ignore[misc]
+    assert upgraded.startswith("$argon2id$") and upgraded != old
+    # the new hash: the same password logs in, a wrong one still fails
+    assert (await accounts.authenticate("hank", "old-password")).account_id == acct.account_id
+    assert (await client.hget(key, "pw")).decode() == upgraded  # type: ignore[misc]
+    with pytest.raises(BadCredentials):
+        await accounts.authenticate("hank", "s3cret-pass")
 
 
 async def test_tokens_for_accounts(accounts: Accounts, clock: ManualClock) -> None:

@@ -23,7 +23,7 @@ from actors.sweeper import SagaSweeper, SweeperConfig
 from domain.bets import PlaceBet, bet_id_for
 from domain.errors import Overloaded
 from domain.events import OddsPolicy
-from domain.identity import PasswordHasher, ScryptParams
+from domain.identity import Argon2Params, PasswordHasher
 from domain.ledger import LedgerAccount
 from storage.accounts import Accounts
 from storage.redis_client import async_client
@@ -41,7 +41,8 @@ class World:
         self.sweeper_config = SweeperConfig(ActorConfig(redis_url=url), wallet, stale_s=0.2)
         self.client = async_client(url)
         self.wallet = Wallet(self.client, wallet)
-        self.accounts = Accounts(self.client, hasher=PasswordHasher(ScryptParams(n=2**8)))
+        self.accounts = Accounts(self.client, hasher=PasswordHasher(
+            Argon2Params(time_cost=1, memory_kib=1024)))
         self.registry = EventRegistry(ActorConfig(redis_url=url))
         self.saga = BetSaga(self.wallet, self.registry, SagaConfig(resolve_deadline_s=3))
         self.event_id = f"saga-{os.getpid()}-{time.monotonic_ns() % 10**9}"

@@ -39,7 +39,7 @@ from domain.errors import (
     ValidationFailed,
     WalletError,
 )
-from domain.identity import PasswordHasher, ScryptParams
+from domain.identity import Argon2Params, PasswordHasher
 from domain.ledger import HOUSE_ACCOUNTS, PLAYER_ACCOUNTS, LedgerAccount, apply_postings
 from domain.money import from_cents
 from storage.accounts import Accounts, AccountsConfig
@@ -47,7 +47,7 @@ from storage.embedded import EmbeddedRedis
 from storage.keys import RESERVATION_INDEX
 from storage.wallet import Movement, Receipt, Wallet, WalletConfig
 
-FAST_HASH = PasswordHasher(ScryptParams(n=2**8))
+FAST_HASH = PasswordHasher(Argon2Params(time_cost=1, memory_kib=1024))
 # a replayed settlement movement answers replayed=True and moves nothing (seq 0, amount 0)
 SETTLEMENT_KINDS = ("credit", "debit")
 D = Decimal

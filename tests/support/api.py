@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from actors.event_actor import ActorConfig
-from domain.identity import PasswordHasher, ScryptParams
+from domain.identity import Argon2Params, PasswordHasher
 from serve_apps.services import ApiConfig, ApiServices
 from storage.wallet import WalletConfig
 
@@ -18,5 +18,5 @@ def api_services(redis_url: str, **changes: object) -> ApiServices:
                        wallet=WalletConfig(rate_limit_per_s=1000, rate_limit_burst=1000),
                        kyc_provider="manual")
     svc = ApiServices.build(replace(config, **changes), TOKEN_KEY)  # type: ignore[arg-type]
-    svc.accounts.accounts.hasher = PasswordHasher(ScryptParams(n=2**8))
+    svc.accounts.accounts.hasher = PasswordHasher(Argon2Params(time_cost=1, memory_kib=1024))
     return svc

@@ -10,36 +10,53 @@ import pytest
 from cluster.config import Settings
 from domain.clock import ManualClock
 from domain.identity import (
+    Argon2Params,
     PasswordHasher,
     Role,
     ScryptParams,
     TokenError,
     TokenSigner,
+    scrypt_hash,
 )
 
 KEY = "k" * 32
 
 
+FAST = Argon2Params(time_cost=1, memory_kib=1024)
+
+
 def test_password_hash_round_trip_with_per_password_salt() -> None:
-    hasher = PasswordHasher(ScryptParams(n=2**8))
+    hasher = PasswordHasher(FAST)
     a, b = hasher.hash("hunter22"), hasher.hash("hunter22")
-    assert a != b and a.startswith("scrypt$256$8$1$")
+    assert a != b and a.startswith("$argon2id$v=19$m=1024,t=1,p=1$")
     assert hasher.verify("hunter22", a) and hasher.verify("hunter22", b)
     assert not hasher.verify("hunter23", a)
     assert not hasher.verify("hunter22", None)
     assert not hasher.verify("hunter22", "garbage")
+    assert not hasher.verify("hunter22", a[:-4])
+    assert not hasher.needs_rehash(a)
 
 
-def test_default_params_are_memory_hard() -> None:
+def test_default_params_are_owasps_argon2id() -> None:
     hasher = PasswordHasher()
-    assert 128 * hasher.params.n * hasher.params.r >= 16 * 2**20  # ≥ 16 MiB
+    prm = hasher.params
+    assert (prm.memory_kib, prm.time_cost, prm.parallelism) == (19 * 1024, 2, 1)
     encoded = hasher.hash("correct horse")
+    assert encoded.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert hasher.verify("correct horse", encoded)
+    # a hash made with cheaper parameters still verifies, and asks to be replaced
+    cheap = PasswordHasher(FAST).hash("correct horse")
+    assert hasher.verify("correct horse", cheap) and hasher.needs_rehash(cheap)
 
 
-def test_a_hash_made_with_other_params_still_verifies() -> None:
-    old = PasswordHasher(ScryptParams(n=2**8)).hash("pw-123456")
-    assert PasswordHasher(ScryptParams(n=2**10)).verify("pw-123456", old)
+def test_scrypt_hashes_of_the_earlier_scheme_still_verify_and_ask_for_a_rehash() -> None:
+    hasher = PasswordHasher(FAST)
+    old = scrypt_hash("pw-123456", ScryptParams(n=2**8))
+    assert old.startswith("scrypt$256$8$1$")
+    assert hasher.verify("pw-123456", old) and hasher.needs_rehash(old)
+    assert not hasher.verify("pw-1234567", old)
+    # costs out of any sane range are refused, not computed
+    assert not hasher.verify("pw-123456", old.replace("scrypt$256$", "scrypt$1073741824$"))
 
 
 def test_token_round_trip_and_expiry() -> None:
