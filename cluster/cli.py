@@ -1,4 +1,4 @@
-"""The ``inplay`` command: up, down, status, token create, test.
+"""The ``inplay`` command: up, down, status, token create, token revoke, test.
 
 ``inplay up [--demo] [--detach]`` starts the embedded Redis (unless ``REDIS_URL`` is set), a
 Ray head on ``INPLAY_RAY_PORT`` (never 6379), the saga sweeper and the Serve apps, prints
@@ -104,20 +104,21 @@ def _deploy(settings: Settings, address: str, http_url: str, demo: bool) -> None
     # gRPC on the feed's port: HAProxy listens there (on http_host) for the feed application
     serve.start(http_options={"host": settings.http_host, "port": settings.http_port},
                 grpc_options=feed_grpc_options(settings))
-    token_key = settings.secret("token_key")
-    serve.run(application(settings, token_key), name="inplay", route_prefix="/",
+    # the replicas read the token key from this home's secrets themselves: it is never a
+    # deployment argument (Serve's config and dashboard show those)
+    serve.run(application(settings), name="inplay", route_prefix="/",
               blocking=False)
     # event reads and the odds stream: HAProxy sends /v1/events/... here (longest prefix)
-    serve.run(odds_application(settings, token_key), name=ODDS_APP,
+    serve.run(odds_application(settings), name=ODDS_APP,
               route_prefix="/v1/events", blocking=False)
     # WHIP/WHEP and HLS: HAProxy sends /v1/media/... here, never to the bets' replicas
-    serve.run(media_application(settings, token_key), name=MEDIA_APP,
+    serve.run(media_application(settings), name=MEDIA_APP,
               route_prefix=MEDIA_ROUTE, blocking=False)
     # feed ingest over gRPC (the route prefix only puts it among HAProxy's backends)
-    serve.run(feed_application(settings, token_key), name=FEED_APP, route_prefix=FEED_ROUTE,
+    serve.run(feed_application(settings), name=FEED_APP, route_prefix=FEED_ROUTE,
               blocking=False)
     # the partner API over gRPC, on the same port (serve_apps/partner.py)
-    serve.run(partner_application(settings, token_key), name=PARTNER_APP,
+    serve.run(partner_application(settings), name=PARTNER_APP,
               route_prefix=PARTNER_ROUTE, blocking=False)
     health = local.wait_healthy(http_url)
     _say(f"healthy: {health['checks']}")
@@ -253,6 +254,11 @@ def _redis_url(settings: Settings) -> str:
 
 def _issue_token(settings: Settings, role: str, name: str) -> str:
     """Create (or reuse) the principal NAME with ROLE and sign a token for it."""
+    return _issue(settings, role, name).token
+
+
+def _issue(settings: Settings, role: str, name: str) -> Any:
+    """Create (or reuse) the principal NAME with ROLE; a new token for it (IssuedToken)."""
     from domain.errors import UsernameTaken
     from domain.identity import TokenSigner
     from storage.accounts import Accounts
@@ -276,7 +282,7 @@ def _issue_token(settings: Settings, role: str, name: str) -> str:
 
     account_id = asyncio.run(principal_id())
     signer = TokenSigner(settings.secret("token_key"))
-    return signer.issue(account_id, role, settings.token_ttl_s).token
+    return signer.issue(account_id, role, settings.token_ttl_s)
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -284,13 +290,49 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     try:
-        token = _issue_token(settings, args.role, args.name)
+        issued = _issue(settings, args.role, args.name)
     except DomainError as exc:  # e.g. a name that is not a valid username
         print(f"inplay token create: {exc.code}: {exc.detail}", file=sys.stderr)
         return 2
-    _say(f"{args.role} token for {args.name} (valid {settings.token_ttl_s}s):")
-    _say(token)
+    _say(f"{args.role} token for {args.name} (valid {settings.token_ttl_s}s, "
+         f"token id {issued.claims.token_id}):")
+    _say(issued.token)
     return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    """Revoke one token (by its token id) or every token of a subject issued until now (an
+    account id, or a principal's or player's name). Every replica refuses it within
+    ``storage.revocations.REFRESH_S``."""
+    from domain.identity import TOKEN_ID_RE
+    from storage.keys import acct_key, username_key
+    from storage.redis_client import sync_client
+    from storage.revocations import REFRESH_S, Revocations
+
+    settings = load_settings()
+    target = (args.target or "").strip()
+    client = sync_client(_redis_url(settings), socket_timeout=10)
+    try:
+        store = Revocations(client)
+        if TOKEN_ID_RE.fullmatch(target):
+            # kept as long as any token could still be valid
+            store.revoke_token(target, settings.token_ttl_s)
+            _say(f"token {target} revoked (every replica refuses it within {REFRESH_S:g}s)")
+            return 0
+        subject = target if target and client.exists(acct_key(target, "acct")) else None
+        if subject is None and target:
+            found = client.get(username_key(target))
+            subject = found.decode() if isinstance(found, bytes) else found
+        if not subject:
+            print(f"inplay token revoke: UNKNOWN_ACCOUNT: {target!r} is neither a token id "
+                  "(t + 24 hex digits) nor an account id or name", file=sys.stderr)
+            return 2
+        store.revoke_subject(subject)
+        _say(f"every token of {subject} issued until now revoked (every replica refuses them "
+             f"within {REFRESH_S:g}s; new logins get new tokens)")
+        return 0
+    finally:
+        client.close()
 
 
 # ---------------------------------------------------------------- tests
@@ -330,6 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--role", choices=("operator", "publisher", "feed"), required=True)
     create.add_argument("name")
     create.set_defaults(func=cmd_token)
+    revoke = token_sub.add_parser(
+        "revoke", help="revoke a token (its token id) or every token of an account so far")
+    revoke.add_argument("target", help="a token id (t...), an account id or an account name")
+    revoke.set_defaults(func=cmd_token_revoke)
     password = sub.add_parser("demo-password", help="a demo player's password (for scripts)")
     password.add_argument("name", help="demo1, demo2 or demo3")
     password.set_defaults(func=cmd_demo_password)

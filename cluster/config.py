@@ -76,6 +76,12 @@ class Settings(BaseModel):
     idempotency_ttl_s: int = Field(default=7 * 24 * 3600, ge=24 * 3600)
     rate_limit_per_s: float = Field(default=20.0, gt=0)
     rate_limit_burst: int = Field(default=40, ge=1)
+    # POST /v1/sessions against password guessing: attempts an account name (whether or not
+    # it exists) and an address get before a backoff (1 s, doubling per attempt, capped)
+    login_free_attempts: int = Field(default=5, ge=1)
+    login_backoff_cap_s: float = Field(default=30.0, gt=0, le=3600)
+    login_address_free_attempts: int = Field(default=50, ge=1)
+    login_address_backoff_cap_s: float = Field(default=300.0, gt=0, le=86_400)
 
     # "simulated": a demo identity provider verifies new accounts after kyc_delay_s;
     # "manual": accounts wait in the operator review queue
@@ -190,6 +196,7 @@ class Settings(BaseModel):
     def api_config(self) -> ApiConfig:
         from serve_apps.services import ApiConfig, MarketDefaults
         from serve_apps.streams import StreamConfig
+        from storage.login_throttle import LoginThrottleConfig
 
         return ApiConfig(
             redis_url=self.require_redis_url(), actor=self.actor_config(),
@@ -201,12 +208,18 @@ class Settings(BaseModel):
             kyc_delay_s=self.kyc_delay_s, media_region=self.media_region,
             fast_bets=self.api_fast_bets, watch_disconnects=self.api_watch_disconnects,
             settlement_pool=self.settlement_actors,
-            streams=StreamConfig(keepalive_s=self.sse_keepalive_s))
+            streams=StreamConfig(keepalive_s=self.sse_keepalive_s),
+            token_key_file=self.token_key_file(),
+            login_throttle=LoginThrottleConfig(
+                name_free=self.login_free_attempts, name_cap_s=self.login_backoff_cap_s,
+                address_free=self.login_address_free_attempts,
+                address_cap_s=self.login_address_backoff_cap_s))
 
     def feed_config(self) -> FeedConfig:
         from serve_apps.feed import FeedConfig
 
-        return FeedConfig(actor=self.actor_config(), replicas=self.feed_replicas)
+        return FeedConfig(actor=self.actor_config(), replicas=self.feed_replicas,
+                          token_key_file=self.token_key_file())
 
     def partner_config(self) -> PartnerConfig:
         from serve_apps.partner import PartnerConfig
@@ -252,6 +265,13 @@ class Settings(BaseModel):
 
     def secret_path(self, name: str) -> Path:
         return self.secrets_dir / name
+
+    def token_key_file(self) -> str:
+        """Where the token-signing key is (created on first use). Replicas are given this
+        path and read the key themselves: the key is never a deployment argument, which
+        Serve's config and dashboard would show."""
+        self.secret("token_key")
+        return str(self.secret_path("token_key"))
 
 
 _ENV_PREFIX = "INPLAY_"

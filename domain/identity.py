@@ -6,9 +6,11 @@ without breaking stored hashes. Hashes of the earlier scheme (scrypt) still veri
 replaced at the next successful login (``PasswordHasher.needs_rehash``).
 
 Tokens: ``base64url(payload) "." base64url(HMAC-SHA256(key, payload))`` with the payload
-``v1|<subject>|<role>|<expiry s>``. Verification is one HMAC and a constant-time compare; it
-says who the caller is, not whether they may bet now — the wallet's scripts check exclusion
-and closure on every reserve, so a token of an excluded account stops betting at once.
+``v2|<key id>|<token id>|<subject>|<role>|<issued at s>|<expiry s>``, accepted only in that one
+canonical encoding; a token id or a subject can be revoked (``Revoked``). Verification is one
+HMAC and a constant-time compare; it says who the caller is, not whether they may bet now —
+the wallet's scripts check exclusion and closure on every reserve, so a token of an excluded
+account stops betting at once.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -157,16 +161,26 @@ def _unb64(text: str) -> bytes:
 
 
 class TokenError(Exception):
-    """A token that is malformed, badly signed or expired."""
+    """A token that is malformed, badly signed, expired or revoked."""
+
+
+TOKEN_VERSION = "v2"
+# a token: base64url (no padding) payload, ".", base64url (no padding) HMAC-SHA256 (43 chars)
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,1024}\.[A-Za-z0-9_-]{43}")
+TOKEN_ID_RE = re.compile(r"t[0-9a-f]{24}")
 
 
 @dataclass(frozen=True)
 class TokenClaims:
-    """What a valid token says: subject (account id), role and expiry (POSIX seconds)."""
+    """What a valid token says: subject (account id), role, expiry and issue time (POSIX
+    seconds), its own id (for revocation) and the id of the key that signed it."""
 
     subject: str
     role: Role
     expires_at: int
+    issued_at: int = 0
+    token_id: str = ""
+    key_id: str = ""
 
     @property
     def expires(self) -> datetime:
@@ -182,40 +196,85 @@ class IssuedToken:
     claims: TokenClaims
 
 
+@dataclass(frozen=True)
+class Revoked:
+    """What is revoked: token ids, and subjects whose tokens issued at or before a time
+    (POSIX seconds) are all refused."""
+
+    token_ids: frozenset[str] = frozenset()
+    subjects: Mapping[str, int] = field(default_factory=dict)
+
+    def covers(self, claims: TokenClaims) -> bool:
+        """True when ``claims`` belong to a revoked token."""
+        if claims.token_id in self.token_ids:
+            return True
+        since = self.subjects.get(claims.subject)
+        return since is not None and claims.issued_at <= since
+
+
+def key_id_of(key: bytes) -> str:
+    """A short public name of a signing key (a hash of it; says nothing usable about it)."""
+    return hashlib.sha256(b"inplay token key id|" + key).hexdigest()[:8]
+
+
 class TokenSigner:
-    """Issues and verifies HMAC-SHA256 bearer tokens with a key that never leaves the server."""
+    """Issues and verifies HMAC-SHA256 bearer tokens with a key that never leaves the server.
+
+    A token is accepted only in its one canonical encoding: base64url without padding, the
+    alphabet only, and the decoded bytes re-encoding to exactly the text received (so a
+    changed trailing character, inserted junk or appended ``=`` is refused).
+    """
 
     def __init__(self, key: str | bytes, clock: Clock = time.time) -> None:
         self._key = key.encode() if isinstance(key, str) else key
         if len(self._key) < 16:
             raise ValueError("token key too short")
+        self.key_id = key_id_of(self._key)
         self.clock = clock
 
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()
 
     def issue(self, subject: str, role: Role | str, ttl_s: int) -> IssuedToken:
-        """A token for ``subject`` valid ``ttl_s`` seconds."""
+        """A token for ``subject`` valid ``ttl_s`` seconds, with a fresh token id."""
         if not subject or "|" in subject:
             raise ValueError("subject must be non-empty and contain no '|'")
-        claims = TokenClaims(subject, Role(role), int(self.clock()) + int(ttl_s))
-        payload = f"v1|{claims.subject}|{claims.role.value}|{claims.expires_at}".encode()
+        now = int(self.clock())
+        claims = TokenClaims(subject, Role(role), now + int(ttl_s), now,
+                             "t" + secrets.token_hex(12), self.key_id)
+        payload = "|".join([TOKEN_VERSION, claims.key_id, claims.token_id, claims.subject,
+                            claims.role.value, str(claims.issued_at),
+                            str(claims.expires_at)]).encode()
         return IssuedToken(f"{_b64(payload)}.{_b64(self._sign(payload))}", claims)
 
     def verify(self, token: str) -> TokenClaims:
         """The claims of a genuine, unexpired token; TokenError otherwise."""
+        if not _TOKEN_RE.fullmatch(token):
+            raise TokenError("malformed token")
+        body, signature = token.split(".")
         try:
-            body, signature = token.split(".")
-            payload = _unb64(body)
-            good = hmac.compare_digest(self._sign(payload), _unb64(signature))
-        except (ValueError, TypeError) as exc:
+            payload, mac = _canonical_unb64(body), _canonical_unb64(signature)
+        except ValueError as exc:
             raise TokenError("malformed token") from exc
-        if not good:
+        if not hmac.compare_digest(self._sign(payload), mac):
             raise TokenError("bad signature")
-        version, subject, role, expires = payload.decode().split("|")
-        if version != "v1":
+        try:
+            version, key_id, token_id, subject, role, issued, expires = \
+                payload.decode().split("|")
+            claims = TokenClaims(subject, Role(role), int(expires), int(issued), token_id,
+                                 key_id)
+        except ValueError as exc:
+            raise TokenError("unknown token version") from exc
+        if version != TOKEN_VERSION or key_id != self.key_id:
             raise TokenError("unknown token version")
-        claims = TokenClaims(subject, Role(role), int(expires))
         if claims.expires_at <= self.clock():
             raise TokenError("token expired")
         return claims
+
+
+def _canonical_unb64(text: str) -> bytes:
+    """base64url without padding, refused unless it is the one encoding of its bytes."""
+    data = _unb64(text)
+    if _b64(data) != text:
+        raise ValueError("not the canonical encoding")
+    return data

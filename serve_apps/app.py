@@ -16,6 +16,7 @@ from ray import serve
 from ray.serve import Application
 
 from serve_apps import body_limit, docs, problems, streams
+from serve_apps.loopback import bind_grpc_on_loopback
 from serve_apps.media_routes import router as media_router
 from serve_apps.routes import accounts, bets, betslips, events, health, ops, wallet
 from serve_apps.services import ApiConfig, ApiServices
@@ -133,8 +134,9 @@ class ApiDeployment:
     driver, so its routes and schemas are those of the code the replica imported.
     """
 
-    def __init__(self, config: ApiConfig, token_key: str) -> None:
-        self.services = ApiServices.build(config, token_key)
+    def __init__(self, config: ApiConfig) -> None:
+        bind_grpc_on_loopback()
+        self.services = ApiServices.build(config)  # the token key: from its file
         if not config.watch_disconnects:
             skip_disconnect_watch()
 
@@ -164,9 +166,9 @@ def skip_disconnect_watch() -> bool:
     return True
 
 
-def build_application(config: ApiConfig, token_key: str, replicas: int) -> Application:
+def build_application(config: ApiConfig, replicas: int) -> Application:
     deployment: Any = ApiDeployment
-    return deployment.options(num_replicas=replicas).bind(config, token_key)
+    return deployment.options(num_replicas=replicas).bind(config)
 
 
 # ---------------------------------------------------------------- the odds application
@@ -234,8 +236,9 @@ def create_odds_app(svc: ApiServices | None = None) -> FastAPI:
 class OddsDeployment:
     """One odds replica: event reads from the region's odds cache, and the odds streams."""
 
-    def __init__(self, config: ApiConfig, token_key: str) -> None:
-        self.services = ApiServices.build(config, token_key)
+    def __init__(self, config: ApiConfig) -> None:
+        bind_grpc_on_loopback()
+        self.services = ApiServices.build(config)
         # a stream watches for its client hanging up itself (serve_apps.streams)
         skip_disconnect_watch()
 
@@ -243,12 +246,12 @@ class OddsDeployment:
         return create_odds_app(self.services)
 
 
-def build_odds_application(config: ApiConfig, token_key: str, replicas: int,
+def build_odds_application(config: ApiConfig, replicas: int,
                            max_ongoing_requests: int = 10_000) -> Application:
     """The ``odds`` application (route prefix ``ODDS_PREFIX``)."""
     deployment: Any = OddsDeployment
     return deployment.options(num_replicas=replicas,
-                              max_ongoing_requests=max_ongoing_requests).bind(config, token_key)
+                              max_ongoing_requests=max_ongoing_requests).bind(config)
 
 
 # ---------------------------------------------------------------- the media application
@@ -287,23 +290,24 @@ class MediaDeployment:
     """One media signalling replica: SDP offers and answers, playlists and CMAF parts fetched
     from the region's media actor. Video itself never passes through Serve."""
 
-    def __init__(self, config: ApiConfig, token_key: str) -> None:
+    def __init__(self, config: ApiConfig) -> None:
         from media.actors import lower_cpu_priority
         from media.sfu import MediaSettings
 
+        bind_grpc_on_loopback()
         # video work yields the CPU to the bet path, as the media actors do
         self.nice = lower_cpu_priority(MediaSettings().cpu_nice)
-        self.services = ApiServices.build(config, token_key)
+        self.services = ApiServices.build(config)
         skip_disconnect_watch()
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_media_app(self.services)
 
 
-def build_media_application(config: ApiConfig, token_key: str, replicas: int,
+def build_media_application(config: ApiConfig, replicas: int,
                             max_ongoing_requests: int = 2_000) -> Application:
     """The ``media`` application (route prefix ``MEDIA_PREFIX``): video traffic gets its own
     replicas, sized on their own, so it never takes a bet's request slot."""
     deployment: Any = MediaDeployment
     return deployment.options(num_replicas=replicas,
-                              max_ongoing_requests=max_ongoing_requests).bind(config, token_key)
+                              max_ongoing_requests=max_ongoing_requests).bind(config)

@@ -51,11 +51,11 @@ from actors.event_actor import ActorConfig
 from actors.feed import FeedAdapters
 from domain import errors
 from domain.feed import Ack
-from domain.identity import TokenSigner
 from serve_apps import problems
 from serve_apps.feed_proto import inplay_feed_pb2 as pb
 from serve_apps.feed_proto.convert import ack_to_wire, to_plain
-from serve_apps.services import Authenticator, FeedService
+from serve_apps.loopback import bind_grpc_on_loopback
+from serve_apps.services import Authenticator, FeedService, read_token_key
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,8 @@ class FeedConfig:
 
     actor: ActorConfig
     replicas: int = 1
+    # the file holding the token-signing key (read by the replica, never a Serve argument)
+    token_key_file: str = ""
 
 
 @serve.deployment(
@@ -98,8 +100,10 @@ class FeedConfig:
 class FeedDeployment:
     """One ingest replica: authenticates, parses, hands messages to the adapters."""
 
-    def __init__(self, config: FeedConfig, token_key: str) -> None:
-        self.auth = Authenticator(TokenSigner(token_key), 0)
+    def __init__(self, config: FeedConfig) -> None:
+        bind_grpc_on_loopback()
+        self.auth = Authenticator.for_replica(read_token_key(config.token_key_file),
+                                              config.actor.redis_url, 0)
         self.feed = FeedService(FeedAdapters(config.actor))
 
     async def Publish(self, request_stream: gRPCInputStream[pb.FeedMessage],
@@ -183,6 +187,6 @@ def _failed(context: RayServegRPCContext, exc: BaseException) -> pb.PublishReply
     return pb.PublishReply()
 
 
-def build_feed_application(config: FeedConfig, token_key: str) -> Application:
+def build_feed_application(config: FeedConfig) -> Application:
     deployment: Any = FeedDeployment
-    return deployment.options(num_replicas=config.replicas).bind(config, token_key)
+    return deployment.options(num_replicas=config.replicas).bind(config)

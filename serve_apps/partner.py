@@ -53,8 +53,9 @@ from actors.settlement import SettlementClient
 from domain import errors
 from domain.bets import BetDecision, bet_id_for
 from domain.events import BetAbandoned, BetAccepted, BetCashedOut, BetHeld
-from domain.identity import Role, TokenSigner
+from domain.identity import Role
 from serve_apps import problems
+from serve_apps.loopback import bind_grpc_on_loopback
 from serve_apps.models import _ID, BetRequest
 from serve_apps.partner_proto import inplay_partner_pb2 as pb
 from serve_apps.partner_proto.convert import bet_request_to_plain, bet_to_wire, refusal_to_wire
@@ -66,6 +67,7 @@ from serve_apps.services import (
     Principal,
     SlipBet,
     check_idempotency_key,
+    read_token_key,
     require_role,
 )
 from serve_apps.views import bet_body
@@ -114,12 +116,13 @@ class PartnerConfig:
 class PartnerApi:
     """The calls' work, apart from Serve (a replica holds one)."""
 
-    def __init__(self, config: PartnerConfig, token_key: str) -> None:
+    def __init__(self, config: PartnerConfig, token_key: str | None = None) -> None:
         api = config.api
         self.config = config
         self.redis = async_client(api.redis_url, socket_timeout=10, max_connections=256)
         wallet = Wallet(self.redis, api.wallet)
-        self.auth = Authenticator(TokenSigner(token_key), api.token_ttl_s)
+        self.auth = Authenticator.for_replica(token_key or read_token_key(api.token_key_file),
+                                              api.redis_url, api.token_ttl_s)
         self.bets = BetService(BetSaga(wallet, EventRegistry(api.actor), api.saga),
                                BetIndex(self.redis), Accounts(self.redis, api.accounts),
                                SettlementClient(api.settlement_pool, SettlementStore(self.redis)))
@@ -287,8 +290,9 @@ class StreamRefused(Exception):
 class PartnerDeployment:
     """One partner replica; see the module docstring."""
 
-    def __init__(self, config: PartnerConfig, token_key: str) -> None:
-        self.api = PartnerApi(config, token_key)
+    def __init__(self, config: PartnerConfig) -> None:
+        bind_grpc_on_loopback()
+        self.api = PartnerApi(config)  # the token key: from its file
 
     async def PlaceBets(self, request: pb.PlaceBetsRequest,
                         grpc_context: RayServegRPCContext) -> pb.PlaceBetsReply:
@@ -330,6 +334,6 @@ class PartnerDeployment:
             "over HTTP, bets are at /v1/bets", status=404)
 
 
-def build_partner_application(config: PartnerConfig, token_key: str) -> Application:
+def build_partner_application(config: PartnerConfig) -> Application:
     deployment: Any = PartnerDeployment
-    return deployment.options(num_replicas=config.replicas).bind(config, token_key)
+    return deployment.options(num_replicas=config.replicas).bind(config)

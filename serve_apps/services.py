@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -60,8 +61,10 @@ from storage.accounts import (
 from storage.bet_index import BetIndex, FoundBet
 from storage.catalog import Catalog
 from storage.journal import ChainBroken, verify_chain
+from storage.login_throttle import LoginThrottle, LoginThrottleConfig
 from storage.redis_client import async_client, sync_client
 from storage.reviews import ReviewItem, ReviewKind, ReviewQueue, review_id
+from storage.revocations import RevocationCache, Revocations
 from storage.settlement import MarketTotals, SettlementStore
 from storage.wallet import Balance, Receipt, Wallet, WalletConfig
 
@@ -104,6 +107,11 @@ class ApiConfig:
     settlement_pool: int = 2
     # the odds stream (GET /v1/events/{event_id}/stream)
     streams: StreamConfig = field(default_factory=StreamConfig)
+    # the file holding the token-signing key (the home's secret): a replica reads the key
+    # itself, so it is never a deployment argument that Serve's config and dashboard show
+    token_key_file: str = ""
+    # POST /v1/sessions: backoff per account name and per address (storage.login_throttle)
+    login_throttle: LoginThrottleConfig = field(default_factory=LoginThrottleConfig)
 
     def odds_cache(self) -> OddsCacheConfig:
         """The odds cache players read from: this machine's region (the first)."""
@@ -121,8 +129,16 @@ class Principal:
 class Authenticator:
     """Bearer tokens: who is calling, and tokens for who logged in."""
 
-    def __init__(self, signer: TokenSigner, ttl_s: int) -> None:
-        self.signer, self.ttl_s = signer, ttl_s
+    def __init__(self, signer: TokenSigner, ttl_s: int,
+                 revocations: RevocationCache | None = None) -> None:
+        self.signer, self.ttl_s, self.revocations = signer, ttl_s, revocations
+
+    @classmethod
+    def for_replica(cls, token_key: str, redis_url: str, ttl_s: int) -> Authenticator:
+        """A replica's authenticator: tokens signed with ``token_key``, checked against the
+        revocations in Redis (``storage.revocations``)."""
+        store = Revocations(sync_client(redis_url, socket_timeout=1, socket_connect_timeout=1))
+        return cls(TokenSigner(token_key), ttl_s, RevocationCache(store))
 
     def principal(self, authorization: str) -> Principal:
         """The caller named by an ``Authorization`` header value (UNAUTHENTICATED otherwise)."""
@@ -134,7 +150,22 @@ class Authenticator:
             claims = self.signer.verify(token.strip())
         except (TokenError, ValueError) as exc:
             raise errors.Unauthenticated(str(exc)) from exc
+        if self.revocations is not None and self.revocations.revoked(claims):
+            raise errors.Unauthenticated("token revoked")
         return Principal(claims.subject, claims.role)
+
+
+def read_token_key(path: str) -> str:
+    """The token-signing key from its file (``ApiConfig.token_key_file``)."""
+    if not path:
+        raise RuntimeError("no token key file configured (ApiConfig.token_key_file)")
+    try:
+        key = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise RuntimeError(f"cannot read the token key file {path}: {exc}") from exc
+    if not key:
+        raise RuntimeError(f"the token key file {path} is empty")
+    return key
 
 
 def require_role(who: Principal, *roles: Role) -> Principal:
@@ -492,8 +523,9 @@ class AccountService:
     """Registration (with the KYC provider), login, the caller's account, KYC decisions."""
 
     def __init__(self, accounts: Accounts, auth: Authenticator, kyc: KycProvider | None,
-                 background: Background) -> None:
+                 background: Background, throttle: LoginThrottle | None = None) -> None:
         self.accounts, self.auth, self.kyc, self.background = accounts, auth, kyc, background
+        self.throttle = throttle
 
     async def register(self, username: str, password: str, jurisdiction: str,
                        date_of_birth: Any) -> Account:
@@ -503,8 +535,14 @@ class AccountService:
             self.background.start(self.accounts.run_kyc(account.account_id, self.kyc))
         return account
 
-    async def login(self, username: str, password: str) -> Session:
+    async def login(self, username: str, password: str, address: str = "") -> Session:
+        """A session for these credentials; RATE_LIMITED first when this account name or
+        this address has guessed too often (``storage.login_throttle``)."""
+        if self.throttle is not None:
+            await self.throttle.attempt(username, address)
         account = await self.accounts.authenticate(username, password)
+        if self.throttle is not None:
+            await self.throttle.succeeded(username, address)
         issued = self.auth.signer.issue(account.account_id, account.role, self.auth.ttl_s)
         return Session(issued.token, issued.claims.expires_at, account)
 
@@ -767,14 +805,17 @@ class ApiServices:
     feed: FeedService | None = None
 
     @classmethod
-    def build(cls, config: ApiConfig, token_key: str) -> ApiServices:
+    def build(cls, config: ApiConfig, token_key: str | None = None) -> ApiServices:
+        """The services of a replica; the token key is read from ``config.token_key_file``
+        unless given (tests)."""
         client = async_client(config.redis_url, socket_timeout=10, max_connections=256)
         wallet = Wallet(client, config.wallet)
         accounts = Accounts(client, config.accounts)
         registry = EventRegistry(config.actor)
         catalog = Catalog(client)
         queue = ReviewQueue(client)
-        auth = Authenticator(TokenSigner(token_key), config.token_ttl_s)
+        auth = Authenticator.for_replica(token_key or read_token_key(config.token_key_file),
+                                         config.redis_url, config.token_ttl_s)
         kyc = SimulatedKycProvider(delay_s=config.kyc_delay_s) \
             if config.kyc_provider == "simulated" else None
         settlement = SettlementClient(config.settlement_pool, SettlementStore(client))
@@ -784,7 +825,8 @@ class ApiServices:
             bets=BetService(BetSaga(wallet, registry, config.saga), BetIndex(client), accounts,
                             settlement),
             events=EventService(registry, catalog, config.markets, settlement, odds),
-            accounts=AccountService(accounts, auth, kyc, Background()),
+            accounts=AccountService(accounts, auth, kyc, Background(),
+                                    LoginThrottle(client, config.login_throttle)),
             wallet=WalletService(wallet, accounts, queue),
             reviews=ReviewService(queue, accounts, wallet),
             audit=AuditService(config.redis_url, catalog),

@@ -34,12 +34,28 @@ about; its provider-wide heartbeat speaks for them, also after its adapter resta
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 # global indexes (each a slot of its own)
 RESERVATION_INDEX = "wallet:reservations"
 CATALOG = "inplay:events"
 REVIEW_QUEUE = "inplay:reviews"
+# revoked bearer tokens: zset token id → when it can be forgotten (s); hash subject → revoked
+# at (s: that subject's tokens issued then or before are refused)
+REVOKED_TOKENS = "inplay:revoked:tokens"
+REVOKED_SUBJECTS = "inplay:revoked:subjects"
+
+
+def login_name_key(username: str) -> str:
+    """The login throttle of an account name (whether or not such an account exists)."""
+    digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+    return f"login:name:{digest}"
+
+
+def login_address_key(address: str) -> str:
+    """The login throttle of a client address."""
+    return f"login:addr:{address}"
 
 
 def acct_key(account_id: str, suffix: str) -> str:

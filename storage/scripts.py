@@ -170,6 +170,10 @@ SCRIPTS: dict[str, Script] = {s.name: s for s in (
     Script("kyc_decide", ("acct", "kyc_log", "decided"),
            ("status", "reason", "operator", "now:int", "decision_id", "ttl:int"),
            prelude=False),
+    # the login throttle of an account name or an address (storage/login_throttle.py)
+    Script("login_throttle", ("state",),
+           ("now:int", "op", "free:int", "base_ms:int", "cap_ms:int", "window_ms:int"),
+           prelude=False),
     Script("journal_append", ("epoch", "journal", "head", "bets", "snapshot", "work"),
            ("epoch", "seq:int", "count:int", "work:int", "entries*"), prelude=False),
 )}

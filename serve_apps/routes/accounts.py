@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+import ipaddress
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from domain.clock import rfc3339_ms
@@ -32,15 +34,35 @@ async def register(body: RegisterRequest, accounts: AccountService = Depends(acc
 
 
 @router.post("/v1/sessions", response_model=SessionOut,
-             responses=docs.responses(200, *docs.BODY, "BAD_CREDENTIALS", ok=SessionOut))
-async def login(body: SessionRequest, accounts: AccountService = Depends(account_service)
-                ) -> Response:
-    """A bearer token; the same 401 ``BAD_CREDENTIALS`` for an unknown user or a bad password."""
-    session = await accounts.login(body.username, body.password)
+             responses=docs.responses(200, *docs.BODY, "BAD_CREDENTIALS", "RATE_LIMITED",
+                                      ok=SessionOut))
+async def login(body: SessionRequest, request: Request,
+                accounts: AccountService = Depends(account_service)) -> Response:
+    """A bearer token; the same 401 ``BAD_CREDENTIALS`` for an unknown user or a bad password.
+
+    Throttled against password guessing: past a few failed attempts for one account name (or
+    many from one address), 429 ``RATE_LIMITED`` with ``Retry-After`` (a backoff that doubles
+    per attempt, capped), whether or not the account exists.
+    """
+    session = await accounts.login(body.username, body.password, client_address(request))
     return json_response({"token": session.token,
                           "expires_at": rfc3339_ms(session.expires_at),
                           "account_id": session.account.account_id,
                           "role": session.account.role.value})
+
+
+def client_address(request: Request) -> str:
+    """The caller's address: the peer's, or, when the peer is on this machine (Serve's
+    HAProxy, which sets it to the client's address), ``X-Forwarded-For``'s last entry."""
+    peer = request.client.host if request.client else ""
+    forwarded = request.headers.get("x-forwarded-for", "")
+    try:
+        local = ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        local = False
+    if local and forwarded:
+        return forwarded.rsplit(",", 1)[-1].strip()[:64]
+    return peer
 
 
 @router.get("/v1/me", response_model=AccountOut,

@@ -34,7 +34,7 @@ from serve_apps.feed import FEED_APP, FEED_ROUTE, FeedConfig, build_feed_applica
 from serve_apps.feed_proto import inplay_feed_pb2 as pb
 from serve_apps.feed_proto import inplay_feed_pb2_grpc as pb_grpc
 from storage.embedded import EmbeddedRedis, free_port
-from tests.support.api import TOKEN_KEY, api_services
+from tests.support.api import TOKEN_KEY, api_services, token_key_file
 from tests.support.factories import bet, match_winner_event, outcome
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
@@ -58,7 +58,8 @@ def feed_target(ray_session: None, redis_server: EmbeddedRedis) -> Iterator[str]
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": free_port()},
                 grpc_options=grpc_options(port))
-    serve.run(build_feed_application(FeedConfig(ActorConfig(redis_server.url)), TOKEN_KEY),
+    serve.run(build_feed_application(FeedConfig(ActorConfig(redis_server.url),
+                                             token_key_file=token_key_file())),
               name=FEED_APP, route_prefix=FEED_ROUTE, blocking=False)
     yield f"127.0.0.1:{port}"
     serve.shutdown()

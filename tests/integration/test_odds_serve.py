@@ -27,7 +27,7 @@ from serve_apps.app import ApiDeployment, build_odds_application
 from serve_apps.services import ApiConfig
 from storage.embedded import free_port
 from storage.wallet import WalletConfig
-from tests.support.api import TOKEN_KEY, api_services
+from tests.support.api import TOKEN_KEY, api_services, token_key_file
 from tests.support.sse import SseReader
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
@@ -43,13 +43,13 @@ def apps(redis_url: str) -> Iterator[tuple[str, ApiConfig]]:
     config = ApiConfig(redis_url=redis_url,
                        actor=ActorConfig(redis_url=redis_url, regions=(region,), beat_s=0.5),
                        wallet=WalletConfig(rate_limit_per_s=1000, rate_limit_burst=1000),
-                       kyc_provider="manual")
+                       kyc_provider="manual", token_key_file=token_key_file())
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     api: Any = ApiDeployment
     serve.run(api.options(num_replicas=1, max_ongoing_requests=BET_SLOTS).bind(
-        config, TOKEN_KEY), name="inplay", route_prefix="/", blocking=False)
-    serve.run(build_odds_application(config, TOKEN_KEY, 1, 1000), name="odds",
+        config), name="inplay", route_prefix="/", blocking=False)
+    serve.run(build_odds_application(config, 1, 1000), name="odds",
               route_prefix="/v1/events", blocking=False)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

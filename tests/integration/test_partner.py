@@ -41,7 +41,7 @@ from serve_apps.partner_proto.convert import bet_from_wire, refusal_from_wire, w
 from serve_apps.services import ApiConfig, ApiServices
 from storage.embedded import EmbeddedRedis, free_port
 from storage.wallet import WalletConfig
-from tests.support.api import TOKEN_KEY, api_services
+from tests.support.api import TOKEN_KEY, api_services, token_key_file
 from tests.support.factories import match_winner_event
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
@@ -69,8 +69,8 @@ def partner_target(ray_session: None, redis_server: EmbeddedRedis) -> Iterator[s
     url = redis_server.url
     api = ApiConfig(redis_url=url, actor=ActorConfig(redis_url=url),
                     wallet=WalletConfig(rate_limit_per_s=1000, rate_limit_burst=1000),
-                    kyc_provider="manual", settlement_pool=1)
-    serve.run(build_partner_application(PartnerConfig(api, poll_s=POLL_S), TOKEN_KEY),
+                    kyc_provider="manual", settlement_pool=1, token_key_file=token_key_file())
+    serve.run(build_partner_application(PartnerConfig(api, poll_s=POLL_S)),
               name=PARTNER_APP, route_prefix=PARTNER_ROUTE, blocking=False)
     yield f"127.0.0.1:{port}"
     serve.shutdown()
