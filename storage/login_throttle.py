@@ -56,18 +56,22 @@ class LoginThrottle:
 
     async def attempt(self, username: str, address: str) -> None:
         """Count a login attempt; RateLimited (``retry_after_s``) if it must wait first
-        (a refused attempt counts for neither)."""
+        (a refused attempt counts for neither). An unknown address (``""``: a proxy in front
+        that did not say whose request it is) counts only for the name: counted as one
+        address, everyone's logins would share one budget, and anyone could spend it."""
         cfg = self.config
-        name, addr = login_name_key(username or ""), login_address_key(address or "-")
-        waits = await self.scripts.run_many(_THROTTLE, [
-            self._call(name, "attempt", cfg.name_free, cfg.name_cap_s),
-            self._call(addr, "attempt", cfg.address_free, cfg.address_cap_s)])
-        name_wait, addr_wait = int(waits[0]), int(waits[1])
+        name = login_name_key(username or "")
+        calls = [self._call(name, "attempt", cfg.name_free, cfg.name_cap_s)]
+        if address:
+            addr = login_address_key(address)
+            calls.append(self._call(addr, "attempt", cfg.address_free, cfg.address_cap_s))
+        waits = [int(w) for w in await self.scripts.run_many(_THROTTLE, calls)]
+        name_wait, addr_wait = waits[0], waits[1] if address else 0
         if not name_wait and not addr_wait:
             return
         # the one that let it through gives the attempt back
-        refunds = [self._call(key, "refund", 0, 0)
-                   for key, wait in ((name, name_wait), (addr, addr_wait)) if not wait]
+        counted = [(name, name_wait)] + ([(addr, addr_wait)] if address else [])
+        refunds = [self._call(key, "refund", 0, 0) for key, wait in counted if not wait]
         if refunds:
             await self.scripts.run_many(_THROTTLE, refunds)
         raise RateLimited("too many login attempts; try again later",
@@ -75,6 +79,7 @@ class LoginThrottle:
 
     async def succeeded(self, username: str, address: str) -> None:
         """A login went through: its name starts afresh, its address gets the attempt back."""
-        await self.scripts.run_many(_THROTTLE, [
-            self._call(login_name_key(username or ""), "forget", 0, 0),
-            self._call(login_address_key(address or "-"), "refund", 0, 0)])
+        calls = [self._call(login_name_key(username or ""), "forget", 0, 0)]
+        if address:
+            calls.append(self._call(login_address_key(address), "refund", 0, 0))
+        await self.scripts.run_many(_THROTTLE, calls)

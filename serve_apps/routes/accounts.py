@@ -53,14 +53,16 @@ async def login(body: SessionRequest, request: Request,
 
 def client_address(request: Request) -> str:
     """The caller's address: the peer's, or, when the peer is on this machine (Serve's
-    HAProxy, which sets it to the client's address), ``X-Forwarded-For``'s last entry."""
+    HAProxy, which ``inplay up`` has set it to the client's address), ``X-Forwarded-For``'s
+    last entry; ``""`` (unknown) when a local proxy did not say, e.g. a cluster whose HAProxy
+    runs without inplay's wrapper: the login throttle then counts per account name only."""
     peer = request.client.host if request.client else ""
     forwarded = request.headers.get("x-forwarded-for", "")
     try:
         local = ipaddress.ip_address(peer).is_loopback
     except ValueError:
         local = False
-    if local and forwarded:
+    if local:
         return forwarded.rsplit(",", 1)[-1].strip()[:64]
     return peer
 

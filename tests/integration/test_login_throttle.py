@@ -98,3 +98,25 @@ async def test_one_address_has_a_budget_across_account_names(
     # successful logins do not use up an address's budget
     for _ in range(THROTTLE.address_free + 2):
         assert (await login(http, "other", PASSWORD, "203.0.113.10")).status_code == 200
+
+
+async def test_behind_a_proxy_that_names_no_client_only_account_names_are_counted(
+        app: tuple[ApiServices, httpx.AsyncClient]) -> None:
+    svc, http = app
+    await svc.accounts.register("other", PASSWORD, "GB", "1990-01-01")
+
+    async def anonymous(username: str, password: str) -> int:
+        # a local peer without X-Forwarded-For: a proxy that did not say whose request it is
+        answer = await http.post("/v1/sessions",
+                                 json={"username": username, "password": password})
+        return answer.status_code
+
+    # more failures than an address's budget, over many names: all counted per name only,
+    # so nobody's logins are made to wait for what strangers did
+    statuses = [await anonymous(f"name{i}", "wrong-password")
+                for i in range(THROTTLE.address_free + 2)]
+    assert statuses == [401] * (THROTTLE.address_free + 2)
+    assert await anonymous("other", PASSWORD) == 200
+    # ... while a name still gets its own backoff
+    guesses = [await anonymous("other", "wrong-password") for _ in range(THROTTLE.name_free + 1)]
+    assert guesses == [401] * THROTTLE.name_free + [429]

@@ -26,6 +26,7 @@ from domain.errors import (
     AccountClosed,
     AlreadyDecided,
     DepositLimit,
+    DomainError,
     IdempotencyKeyReused,
     InsufficientFunds,
     InvalidAmount,
@@ -37,7 +38,6 @@ from domain.errors import (
     UnknownAccount,
     UnknownOperation,
     ValidationFailed,
-    WalletError,
 )
 from domain.identity import Argon2Params, PasswordHasher
 from domain.ledger import HOUSE_ACCOUNTS, PLAYER_ACCOUNTS, LedgerAccount, apply_postings
@@ -548,7 +548,7 @@ async def test_rate_limit_answers_retry_after(wallet: Wallet, accounts: Accounts
     acct = await new_player(accounts, funds="100.00", wallet=wallet)
     bets = (f"r{i}" for i in itertools.count())
 
-    async def bet(account: str) -> Receipt | WalletError:
+    async def bet(account: str) -> Receipt | DomainError:
         found = await wallet.reserve_many([(account, next(bets), D("1"), "sport_prematch")],
                                           bets_for_event="ev-rl")
         return found[0]
