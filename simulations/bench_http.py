@@ -3,7 +3,8 @@
 Run from the repo root (``--quick``: one run in under 3 minutes; the default: three full
 runs, about 4 minutes each, and the median of each figure over them):
 
-    .venv/bin/python -m simulations.bench_http [--quick] [--runs N] [--profile] [--sections 1,2,3]
+    .venv/bin/python -m simulations.bench_http [--quick] [--runs N] [--profile]
+        [--sections 1,2,3,shed] [--shed-levels 25,50,...] [--shed-segment-s S]
         [--wait-quiet SECONDS] [--platform-env INPLAY_API_REPLICAS=2] [--no-demo]
         [--keep-home] [--results PATH]
 
@@ -32,6 +33,21 @@ python``, 2 processes × asyncio with a lean keep-alive HTTP/1.1 client, see loa
    trivial FastAPI route through the same HAProxy and replicas: the ceiling of any route on
    this Serve stack), and the Redis commands per accepted bet (``INFO commandstats``: calls
    are exact; the µs are the server's wall clock, inflated when it is descheduled);
+   ``shed``: the load-shedding curve on the same platform, after the closed loop measured
+   its capacity (``simulations/httpbench/shedding.py``): open-loop segments at 25, 50, 75,
+   100, 125, 150 and 200% of that capacity (``--shed-levels``, ``--shed-segment-s``: 8 s
+   each), lowest first, with enough players that the per-account limit refuses nothing and
+   enough connections that no request waits for one. Per level: the rate offered, accepted
+   (201) bets/s, ``OVERLOADED`` 503s/s and how many carried ``Retry-After``, any other answer,
+   p50/p99/p99.9 of the accepted bets from their scheduled send time. Then, once the
+   sweeper's window has passed, the money: no reservation left, and the players' balances
+   plus the stakes the book holds equal what they were funded with (a refused bet moved
+   nothing) — PASS/MISS lines, the ``shedding`` key of section 3's results, and the curve
+   as a PNG beside the results file (``http.json`` → ``http_shedding.png``). Only the curve
+   (the closed loop it needs included, about 4 minutes)::
+
+       .venv/bin/python -m simulations.bench_http --sections shed --runs 1 \
+           --results simulations/results/http_shedding.json
 4. the ratios real/hello, Serve hello/hello, real/Serve hello and real/naive, against the
    aims: ≥ 2,000 accepted durable bets/s on one event, ≥ 40% of the hello rate, p99 ≤ 50 ms
    at 1,000 bets/s.
@@ -43,8 +59,9 @@ CPU milliseconds per successful request — and what other work on the machine u
 ``--profile`` samples the busiest processes of the real path with py-spy during an extra run.
 
 Prints a table per run (and the medians) and writes ``simulations/results/http.json``
-(``--results`` elsewhere: one run's results, or ``{"medians", "runs"}``). The
-sections live in ``simulations/httpbench/``.
+(``--results`` elsewhere: one run's results, or ``{"medians", "runs"}``; with the curve,
+``shedding_curve``: its medians over the runs and the PNG's path). The sections live in
+``simulations/httpbench/``.
 """
 
 from __future__ import annotations
@@ -67,6 +84,7 @@ from simulations.httpbench.measure import Loadgen, background_load, cpu_model, t
 from simulations.httpbench.plan import FULL, QUICK, RESULTS, ROOT, Plan, log
 from simulations.httpbench.real import cli_ready, section_real
 from simulations.httpbench.report import medians, print_medians, print_report, summarize
+from simulations.httpbench.shedding import LEVELS, shed_plan, write_curve
 from simulations.loadgen import MARKER_ENV
 
 
@@ -74,7 +92,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="under 3 minutes in all")
-    parser.add_argument("--sections", default="1,2,3", help="which sections to run (1,2,3)")
+    parser.add_argument("--sections", default="1,2,3,shed",
+                        help="which sections to run (1,2,3,shed; shed: the load-shedding "
+                             "curve, on section 3's platform)")
+    parser.add_argument("--shed-levels", default=",".join(map(str, LEVELS)),
+                        help="the curve's open-loop rates, in percent of the closed-loop "
+                             "capacity")
+    parser.add_argument("--shed-segment-s", type=float, default=8.0, metavar="SECONDS",
+                        help="how long each level of the curve offers bets")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
                         help="closed-loop generator (auto: wrk, installed if missing)")
     parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk")
@@ -103,6 +128,9 @@ def main() -> None:
     runs = args.runs or (1 if args.quick else 3)
     if runs == 1:
         results = one_run(args, plan)
+        curve = write_curve([results], args.results)
+        if curve:
+            results["shedding_curve"] = curve
         write(args.results, results)
         print_report(results, args.results)
         return
@@ -110,9 +138,12 @@ def main() -> None:
     for n in range(runs):
         log(f"run {n + 1} of {runs}")
         every.append(one_run(args, plan))
+        curve = write_curve(every, args.results)
         print_report(every[-1], args.results)
         table = medians(every)
-        write(args.results, {"medians": table, "runs": every})  # kept after each run
+        # kept after each run
+        write(args.results, {"medians": table, "runs": every,
+                             **({"shedding_curve": curve} if curve else {})})
     print_medians(table, args.results)
 
 
@@ -151,7 +182,7 @@ def one_run(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
             with timed(results, "naive"):
                 results["naive"] = section_naive(plan, gen, tag, workdir)
             log(f"  → {results['naive']['run']['ok_per_s']:,.0f} req/s")
-        if "3" in sections:
+        if sections & {"3", "shed"}:
             why = cli_ready()
             if why:
                 log(f"section 3 skipped: {why}")
@@ -161,7 +192,10 @@ def one_run(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
                 with timed(results, "real"):
                     results["real"] = section_real(
                         plan, gen, tag, workdir, args.profile, args.keep_home,
-                        platform_env, demo=not args.no_demo)
+                        platform_env, demo=not args.no_demo,
+                        parts=frozenset(sections & {"3", "shed"}),
+                        shed=shed_plan(args.shed_levels, args.shed_segment_s,
+                                       plan.open_timeout_s, platform_env))
     finally:
         results["summary"] = summarize(results)
         results["meta"]["total_s"] = round(time.perf_counter() - t_start, 1)

@@ -11,7 +11,9 @@ Two generators drive the same ``Target`` (method, path, rotating bodies and bear
   connections) or open loop (constant arrival rate). In open loop each request has a scheduled
   send time and its latency is measured from that time, so queueing in the generator, the client
   pool or the server is not hidden (no coordinated omission); how late the generator itself
-  dispatched is reported separately.
+  dispatched is reported separately. The python generator also times each status apart
+  (``latency_by_status_ms``: e.g. accepted bets alone) and counts the responses of each status
+  that carried a ``Retry-After`` header (``retry_after``).
 
 ``CpuMeter`` reads each process's CPU times (psutil) before and after a window and splits CPU
 time by process, keeping only the processes whose environment carries a marker variable
@@ -79,6 +81,10 @@ class RunResult:
     generator_cpu_s: float
     generator_workers: int
     dispatch_late_ms: dict[str, float] = field(default_factory=dict)
+    # python generator only: latency percentiles of each status's responses, and how many
+    # responses of each status carried a Retry-After header
+    latency_by_status_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    retry_after: dict[str, int] = field(default_factory=dict)
 
     def rate(self, *statuses: int) -> float:
         """Completed responses per second, all of them or only those with these statuses."""
@@ -282,8 +288,9 @@ class _HttpConn(asyncio.Protocol):
 
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
         self.body: list[bytes] = []
+        self.retry_after = False  # the response being read has a Retry-After header
         self.closed = False
 
     # asyncio.Protocol
@@ -310,6 +317,10 @@ class _HttpConn(asyncio.Protocol):
         pass
 
     # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) == 11 and name.lower() == b"retry-after":
+            self.retry_after = True
+
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
 
@@ -320,9 +331,10 @@ class _HttpConn(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
         body, self.body = b"".join(self.body), []
+        retry_after, self.retry_after = self.retry_after, False
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
-            waiter.set_result((status, body))
+            waiter.set_result((status, body, retry_after))
 
     def _fail(self, exc: BaseException) -> None:
         self.closed = True
@@ -380,13 +392,15 @@ class _HttpPool:
         else:
             self.idle.append(conn)
 
-    async def request(self, raw: bytes, timeout_s: float) -> tuple[int, bytes]:
-        """Send one pre-rendered request; (status, body). Raises TimeoutError or OSError."""
+    async def request(self, raw: bytes, timeout_s: float) -> tuple[int, bytes, bool]:
+        """Send one pre-rendered request; (status, body, whether it had a Retry-After).
+
+        Raises TimeoutError or OSError."""
         async with asyncio.timeout(timeout_s):
             conn = await self._acquire()
             ok = False
             try:
-                fut: asyncio.Future[tuple[int, bytes]] = \
+                fut: asyncio.Future[tuple[int, bytes, bool]] = \
                     asyncio.get_running_loop().create_future()
                 conn.waiter = fut
                 assert conn.transport is not None
@@ -409,6 +423,8 @@ async def _py_run(target: Target, worker: int, workers: int, mode: str, connecti
     codes: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     latencies: list[float] = []
+    by_status: dict[str, list[float]] = {}
+    retry_after: Counter[str] = Counter()
     late: list[float] = []
     counter = 0
     perf = time.perf_counter
@@ -434,7 +450,7 @@ async def _py_run(target: Target, worker: int, workers: int, mode: str, connecti
     async def one(t_from: float) -> None:
         raw = next_request()
         try:
-            status, data = await pool.request(raw, timeout_s)
+            status, data, retry = await pool.request(raw, timeout_s)
         except TimeoutError:
             errors["timeout"] += 1
             latencies.append(timeout_s * 1000)
@@ -442,10 +458,15 @@ async def _py_run(target: Target, worker: int, workers: int, mode: str, connecti
         except OSError as exc:
             errors[type(exc).__name__] += 1
             return
-        statuses[str(status)] += 1
+        key = str(status)
+        statuses[key] += 1
+        if retry:
+            retry_after[key] += 1
         if status >= 400 and (code := _problem_code(data)):
             codes[code] += 1
-        latencies.append((perf() - t_from) * 1000)
+        ms = (perf() - t_from) * 1000
+        latencies.append(ms)
+        by_status.setdefault(key, []).append(ms)
 
     await asyncio.sleep(max(0.0, start_at - time.time()))
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -482,7 +503,8 @@ async def _py_run(target: Target, worker: int, workers: int, mode: str, connecti
     pool.close()
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     return {"statuses": dict(statuses), "codes": dict(codes), "errors": dict(errors),
-            "latencies": latencies, "late": late, "elapsed": elapsed,
+            "latencies": latencies, "by_status": by_status, "retry_after": dict(retry_after),
+            "late": late, "elapsed": elapsed,
             "scheduled_s": duration_s, "cpu": cpu}
 
 
@@ -534,13 +556,18 @@ def run_python(target: Target, duration_s: float, *, processes: int = 2,
     statuses: Counter[str] = Counter()
     codes: Counter[str] = Counter()
     errors: Counter[str] = Counter()
+    retry_after: Counter[str] = Counter()
     latencies: list[float] = []
+    by_status: dict[str, list[float]] = {}
     late: list[float] = []
     for part in parts:
         statuses.update(part["statuses"])
         codes.update(part["codes"])
         errors.update(part["errors"])
+        retry_after.update(part["retry_after"])
         latencies.extend(part["latencies"])
+        for key, values in part["by_status"].items():
+            by_status.setdefault(key, []).extend(values)
         late.extend(part["late"])
     # open loop: until the last answer (a server that falls behind drains after the window)
     elapsed = max(p["elapsed"] for p in parts)
@@ -549,7 +576,9 @@ def run_python(target: Target, duration_s: float, *, processes: int = 2,
         target_rate=rate, requests=sum(statuses.values()), statuses=dict(statuses),
         codes=dict(codes), errors=dict(errors), latency_ms=percentiles(latencies),
         generator_cpu_s=sum(p["cpu"] for p in parts), generator_workers=processes,
-        dispatch_late_ms=percentiles(late) if late else {})
+        dispatch_late_ms=percentiles(late) if late else {},
+        latency_by_status_ms={k: percentiles(v) for k, v in sorted(by_status.items())},
+        retry_after=dict(retry_after))
 
 
 # ---------------------------------------------------------------------------------------------

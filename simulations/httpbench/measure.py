@@ -37,8 +37,9 @@ class Loadgen:
         return run_python(target, duration_s, processes=2, connections=connections)
 
     @staticmethod
-    def open(target: Target, rate: float, duration_s: float, timeout_s: float) -> RunResult:
-        return run_python(target, duration_s, processes=2, connections=512, rate=rate,
+    def open(target: Target, rate: float, duration_s: float, timeout_s: float,
+             connections: int = 512) -> RunResult:
+        return run_python(target, duration_s, processes=2, connections=connections, rate=rate,
                           timeout_s=timeout_s)
 
 

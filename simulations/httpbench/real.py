@@ -1,12 +1,16 @@
 """Section 3: the real platform, started by ``cluster.harness.LocalPlatform``.
 
 Players and the hot event are made through ``cluster.api_client``; the bets themselves are
-posted by the load generators (pre-rendered requests, unique Idempotency-Keys).
+posted by the load generators (pre-rendered requests, unique Idempotency-Keys). The
+load-shedding curve (``shedding.py``) runs on the same platform, after the closed loop has
+measured its capacity; ``parts`` says whether the rest of the section (``"3"``), the curve
+(``"shed"``) or both run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import secrets
 import subprocess
@@ -39,6 +43,15 @@ from simulations.httpbench.plan import (
     reap_leftovers,
 )
 from simulations.httpbench.profile import profile_processes
+from simulations.httpbench.shedding import (
+    ShedPlan,
+    Step,
+    book_settled,
+    curve_checks,
+    rate_plan,
+    run_curve,
+    settle_and_count,
+)
 from simulations.loadgen import RunResult, Target
 
 MARKETS = ("match-odds", "next-goal", "half-time", "double-chance")
@@ -97,8 +110,9 @@ async def create_event(api: AsyncApiClient, op: str, tag: str) -> HotEvent:
 
 
 async def make_players(api: AsyncApiClient, op: str, tag: str, n: int,
-                       concurrency: int = 8) -> list[str]:
-    """Register, verify, log in and fund ``n`` players; their bearer tokens."""
+                       concurrency: int = 8, first: int = 0) -> list[str]:
+    """Register, verify, log in and fund ``n`` players (numbered from ``first``); their
+    bearer tokens."""
     sem = asyncio.Semaphore(concurrency)
     password = f"bench-{tag}-password"
 
@@ -114,7 +128,7 @@ async def make_players(api: AsyncApiClient, op: str, tag: str, n: int,
             await api.deposit(token, DEPOSIT, method="bank_transfer", key=f"fund-{tag}-{i}")
             return token
 
-    return list(await asyncio.gather(*(one(i) for i in range(n))))
+    return list(await asyncio.gather(*(one(i) for i in range(first, first + n))))
 
 
 async def probe_bet(api: AsyncApiClient, token: str, ev: HotEvent, tag: str
@@ -166,9 +180,15 @@ async def fetch_exposure(base_url: str, op: str, event_id: str) -> dict[str, Any
             return {"error": str(exc)}
 
 
+async def more_players(base_url: str, op: str, tag: str, have: int, n: int) -> list[str]:
+    async with AsyncApiClient(base_url, timeout_s=60, connections=32) as api:
+        return await make_players(api, op, tag, n, first=have)
+
+
 def section_real(plan: Plan, gen: Loadgen, tag: str, workdir: Path, profile: bool,
-                 keep_home: bool, platform_env: dict[str, str],
-                 demo: bool) -> dict[str, Any]:
+                 keep_home: bool, platform_env: dict[str, str], demo: bool,
+                 parts: frozenset[str] = frozenset({"3"}),
+                 shed: ShedPlan | None = None) -> dict[str, Any]:
     platform = LocalPlatform(demo=demo, name="bench", env=platform_env, keep_home=keep_home,
                              operator_name="bench", up_timeout_s=300)
     notes: list[str] = []
@@ -213,13 +233,17 @@ def section_real(plan: Plan, gen: Loadgen, tag: str, workdir: Path, profile: boo
 
         log("section 3: warm-up")
         counted(gen.closed(target("w"), max(plan.real_connections), plan.warmup_s))
-        # the ceiling of any route on this platform's Serve stack (HAProxy, direct ingress,
-        # the same replicas): a trivial FastAPI GET, as section 1's hello but through Serve
-        log(f"section 3: GET /livez (Serve's own ceiling), {plan.hello_connections} connections")
-        live = Target("127.0.0.1", http_port, "GET", "/livez")
-        result, cpu = metered(lambda: gen.closed(live, plan.hello_connections, plan.duration_s))
-        out["serve_hello"] = run_record(result, cpu, (200,))
-        log(f"  → {result.rate(200):,.0f} req/s")
+        if "3" in parts:
+            # the ceiling of any route on this platform's Serve stack (HAProxy, direct
+            # ingress, the same replicas): a trivial FastAPI GET, as section 1's hello but
+            # through Serve
+            log(f"section 3: GET /livez (Serve's own ceiling), {plan.hello_connections} "
+                "connections")
+            live = Target("127.0.0.1", http_port, "GET", "/livez")
+            result, cpu = metered(
+                lambda: gen.closed(live, plan.hello_connections, plan.duration_s))
+            out["serve_hello"] = run_record(result, cpu, (200,))
+            log(f"  → {result.rate(200):,.0f} req/s")
         runs = []
         for i, conns in enumerate(plan.real_connections):
             log(f"section 3: closed loop, {conns} connections, {plan.duration_s:g}s")
@@ -238,7 +262,7 @@ def section_real(plan: Plan, gen: Loadgen, tag: str, workdir: Path, profile: boo
                               "accepted_per_s": best["ok_per_s"],
                               "p50_ms": best["latency_ms"].get("p50"),
                               "p99_ms": best["latency_ms"].get("p99")}
-        if profile:
+        if profile and "3" in parts:
             top = [(int(pid), label) for pid, label, _ in best["cpu"]["top_pids"]
                    if label.startswith(("ray::", "python")) and int(pid) != os.getpid()][:3]
             log(f"section 3: profiling {[lbl for _, lbl in top]} with py-spy")
@@ -247,10 +271,10 @@ def section_real(plan: Plan, gen: Loadgen, tag: str, workdir: Path, profile: boo
                 lambda: counted(gen.closed(target("p-"), int(best["connections"]),
                                            plan.profile_s)))
         capacity = float(best["ok_per_s"])
-        if capacity < OPEN_RATE:
+        if "3" in parts and capacity < OPEN_RATE:
             notes.append(f"the closed-loop capacity ({capacity:,.0f}/s) is below "
                          f"{OPEN_RATE:,.0f}/s: the 1,000/s open loop measures overload")
-        if capacity < 2 * OPEN_RATE:
+        if "3" in parts and capacity < 2 * OPEN_RATE:
             # 1,000/s is more than half the capacity: measure latency at half the capacity
             # too (first: overload can leave a backlog)
             rate = max(10.0, round(capacity / 2, -1))
@@ -260,11 +284,45 @@ def section_real(plan: Plan, gen: Loadgen, tag: str, workdir: Path, profile: boo
             out["open_loop_half_capacity"] = run_record(result, cpu, (201,))
             log(f"  → p99 {result.latency_ms.get('p99', 0):.1f} ms, "
                 f"statuses {result.statuses}")
-        log(f"section 3: open loop at {OPEN_RATE:,.0f} bets/s for {plan.open_duration_s:g}s")
-        result, cpu = metered(lambda: counted(gen.open(
-            target("o-"), OPEN_RATE, plan.open_duration_s, plan.open_timeout_s)))
-        out["open_loop"] = run_record(result, cpu, (201,))
-        log(f"  → p99 {result.latency_ms.get('p99', 0):.1f} ms, statuses {result.statuses}")
+        if "3" in parts:
+            log(f"section 3: open loop at {OPEN_RATE:,.0f} bets/s for "
+                f"{plan.open_duration_s:g}s")
+            result, cpu = metered(lambda: counted(gen.open(
+                target("o-"), OPEN_RATE, plan.open_duration_s, plan.open_timeout_s)))
+            out["open_loop"] = run_record(result, cpu, (201,))
+            log(f"  → p99 {result.latency_ms.get('p99', 0):.1f} ms, "
+                f"statuses {result.statuses}")
+        if "shed" in parts:
+            curve = shed or ShedPlan()
+            top_rate = max(step.rate for step in rate_plan(capacity, curve.levels))
+            # the per-account limit (20/s) must not be what refuses bets: ≤ 12/s each
+            wanted = math.ceil(top_rate / 12) - len(tokens)
+            if wanted > 0:
+                log(f"section 3: {wanted} more players for {top_rate:,.0f} bets/s")
+                tokens += asyncio.run(more_players(base_url, op, tag, len(tokens), wanted))
+                out["players"] = len(tokens)
+
+            def segment(step: Step, connections: int) -> tuple[RunResult, dict[str, Any]]:
+                return metered(lambda: counted(gen.open(
+                    target(f"s{step.percent}-"), step.rate, curve.segment_s, curve.timeout_s,
+                    connections)))
+
+            def drained() -> float:
+                return asyncio.run(book_settled(base_url, op, ev.event_id,
+                                                curve.drain_limit_s))
+
+            levels = run_curve(curve, capacity, segment, drained)
+            out["shedding"] = {"capacity_per_s": capacity, "plan": curve.__dict__,
+                               "levels": levels,
+                               "checks": curve_checks(levels, capacity, curve.max_queue_ms)}
+            log("section 3: shedding curve done; counting the money once the sweeper's "
+                f"window ({curve.settle_s:g} s) has passed")
+            try:
+                out["shedding"]["money"] = asyncio.run(settle_and_count(
+                    base_url, op, tokens, ev.event_id, DEPOSIT, seen["201"],
+                    curve.settle_s + 20))
+            except (ApiError, httpx.HTTPError) as exc:
+                out["shedding"]["money"] = {"error": f"{type(exc).__name__}: {exc}"}
         # durability cross-check: the book must hold at least every bet a client saw accepted
         # (more is fine: bets whose answer came after the client gave up)
         time.sleep(2.0)

@@ -14,6 +14,7 @@ from simulations.httpbench.plan import (
     RESULTS,
     ROOT,
 )
+from simulations.httpbench.shedding import report_lines
 
 
 def fmt_run(name: str, run: dict[str, Any] | None, conns: str = "") -> str:
@@ -88,6 +89,12 @@ def key_figures(results: dict[str, Any]) -> dict[str, float]:
         "p99_ms_at_half_capacity": (real.get("open_loop_half_capacity") or {})
         .get("latency_ms", {}).get("p99"),
     }
+    levels = (real.get("shedding") or {}).get("levels") or []
+    if levels:
+        top = max(levels, key=lambda r: r["percent"])
+        figures[f"shed_{top['percent']}pct_accepted_per_s"] = top["accepted_per_s"]
+        figures[f"shed_{top['percent']}pct_overloaded_per_s"] = top["overloaded_per_s"]
+        figures[f"shed_{top['percent']}pct_p99_ms"] = top["accepted_latency_ms"].get("p99")
     return {k: float(v) for k, v in figures.items() if v is not None}
 
 
@@ -156,6 +163,9 @@ def print_report(results: dict[str, Any], saved_to: Path = RESULTS) -> None:
         print(f"section 3 skipped: {real['skipped']}")
     for note in real.get("notes", []):
         print(f"note: {note}")
+    if real.get("shedding"):
+        print()
+        print("\n".join(report_lines(real["shedding"])))
     dur = real.get("durability")
     if dur and dur.get("ok") is not None:
         print(f"durability cross-check: clients received {dur['clients_got_201']:,} × 201; the "
