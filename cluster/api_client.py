@@ -15,7 +15,10 @@ request, and the two transports only send it.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -126,6 +129,17 @@ class Call:
     key: str | None = None
     expect: tuple[int, ...] = (200,)
     params: Mapping[str, str] = field(default_factory=dict)
+    # 429 answers waited out (their Retry-After, at most 5 s each) and sent again
+    waits: int = 0
+
+    def wait_s(self, response: httpx.Response, attempt: int) -> float | None:
+        """How long to wait before sending again, or None: answer as it is."""
+        if response.status_code != 429 or attempt >= self.waits:
+            return None
+        try:
+            return min(5.0, max(0.05, float(response.headers.get("retry-after", "1"))))
+        except ValueError:
+            return 1.0
 
     def headers(self) -> dict[str, str]:
         headers = {}
@@ -163,7 +177,10 @@ class Calls:
 
     @staticmethod
     def login(username: str, password: str) -> Call:
-        return Call("POST", "/v1/sessions", {"username": username, "password": password})
+        # many players logging in at once from one address (a NAT, a load test) meet the
+        # login throttle's per-address budget: a polite client waits its Retry-After
+        return Call("POST", "/v1/sessions", {"username": username, "password": password},
+                    waits=8)
 
     @staticmethod
     def deposit(token: str, amount: str, method: str, key: str | None) -> Call:
@@ -303,9 +320,14 @@ class ApiClient:
 
     def send(self, call: Call) -> Any:
         """Send any ``Call``; its decoded body, or ``ApiError``."""
-        response = self.http.request(call.method, call.path, json=call.json,
-                                     headers=call.headers(), params=call.params)
-        return call.result(response)
+        for attempt in itertools.count():
+            response = self.http.request(call.method, call.path, json=call.json,
+                                         headers=call.headers(), params=call.params)
+            wait = call.wait_s(response, attempt)
+            if wait is None:
+                return call.result(response)
+            time.sleep(wait)
+        raise AssertionError("unreachable")
 
     def register(self, username: str, password: str, *, jurisdiction: str = "GB",
                  date_of_birth: str = "1990-01-01") -> Registered:
@@ -421,9 +443,14 @@ class AsyncApiClient:
 
     async def send(self, call: Call) -> Any:
         """Send any ``Call``; its decoded body, or ``ApiError``."""
-        response = await self.http.request(call.method, call.path, json=call.json,
-                                           headers=call.headers(), params=call.params)
-        return call.result(response)
+        for attempt in itertools.count():
+            response = await self.http.request(call.method, call.path, json=call.json,
+                                               headers=call.headers(), params=call.params)
+            wait = call.wait_s(response, attempt)
+            if wait is None:
+                return call.result(response)
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
 
     async def register(self, username: str, password: str, *, jurisdiction: str = "GB",
                        date_of_birth: str = "1990-01-01") -> Registered:
