@@ -411,8 +411,9 @@ def report_lines(shedding: Mapping[str, Any]) -> list[str]:
             f" + reserved {money['reserved']} + the book's stakes {money['book_stakes']} "
             f"({money['book_bets_accepted']:,} accepted bets; clients got "
             f"{money['clients_got_201']:,} × 201: "
-            f"{money['book_bets_accepted'] - money['clients_got_201']:,} were accepted after "
-            f"their client stopped waiting) after {money['waited_s']:g} s"
+            f"{money['book_bets_accepted'] - money['clients_got_201']:,} accepted without a "
+            f"client seeing it: timed out, or cut off at the end of a closed-loop run) after "
+            f"{money['waited_s']:g} s"
             + ("" if money["conserved"] else " — NOT CONSERVED")
             + ("" if money["no_reservation_left"] else " — RESERVATIONS LEFT"))
     elif money:
