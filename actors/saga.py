@@ -94,20 +94,27 @@ class _EventBatcher:
     in_flight: int = 0
     batches: int = 0
 
-    def submit(self, cmds: Sequence[PlaceBet], product: str
+    def submit(self, cmds: Sequence[PlaceBet], product: str, waited_s: float = 0.0
                ) -> list[asyncio.Future[BetDecision]]:
         """Queue ``cmds`` together: they leave in one batch (when there are at most
-        ``batch_max`` of them), whatever else is waiting; Overloaded refuses them all."""
+        ``batch_max`` of them), whatever else is waiting; Overloaded refuses them all.
+        ``waited_s``: how long the request had been inside the platform already (from the
+        ingress's arrival stamp): it counts against ``max_queue_s`` too."""
         config = self.saga.config
         if self.in_flight + len(self.buffer) + len(cmds) > config.max_pending:
             raise Overloaded(
                 f"event {self.event_id} has {config.max_pending} bets waiting",
                 retry_after_s=1,
             )
+        if waited_s > config.max_queue_s:
+            self.saga.shed += len(cmds)
+            raise Overloaded(
+                f"the platform is busy: the bet waited {waited_s:.1f} s to reach the book's "
+                "queue; nothing was placed", retry_after_s=1)
         loop = asyncio.get_running_loop()
         if len(self.buffer) + len(cmds) > config.batch_max:
             self._flush()  # what waits leaves first, so that these stay together
-        now = loop.time()
+        now = loop.time() - max(0.0, waited_s)
         futures: list[asyncio.Future[BetDecision]] = []
         for cmd in cmds:
             future: asyncio.Future[BetDecision] = loop.create_future()
@@ -196,16 +203,17 @@ class BetSaga:
         """
         return await self.submit([cmd], product, event_id)[0]
 
-    def submit(self, cmds: Sequence[PlaceBet], product: str, event_id: str
-               ) -> list[asyncio.Future[BetDecision]]:
+    def submit(self, cmds: Sequence[PlaceBet], product: str, event_id: str,
+               waited_s: float = 0.0) -> list[asyncio.Future[BetDecision]]:
         """Queue bets of one event without waiting: each future gets what ``place`` returns
         or raises for its bet. The bets leave in the same batch (one wallet pipeline, one
         actor call) when there are at most ``batch_max`` of them; a bet slip relies on it.
-        Raises Overloaded (for all of them) when the event has too many bets waiting."""
+        Raises Overloaded (for all of them) when the event has too many bets waiting, or
+        when the request has waited longer than ``max_queue_s`` already (``waited_s``)."""
         batcher = self._batchers.get(event_id)
         if batcher is None:
             batcher = self._batchers[event_id] = _EventBatcher(event_id, self)
-        return batcher.submit(cmds, product)
+        return batcher.submit(cmds, product, waited_s)
 
     # ------------------------------------------------------------ one batch
 

