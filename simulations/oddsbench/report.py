@@ -36,7 +36,8 @@ def print_run(results: Mapping[str, Any], saved_to: Path | None = None) -> None:
         head = (f"{'streams':>8} {'KB/str':>7} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
                 f"{'max ms':>8} {'deliv.':>7} {'resnap':>6} {'cli c':>6} {'cli µs':>7} "
                 f"{'srv µs':>7} | {'flat pub/s':>10} {'per str/s':>9} {'p99 ms':>8}")
-        print("delivery at 10 changes/s (p = publish → client read), and flat out:")
+        print(f"delivery at {_rate(results)} changes/s (p = publish → client read), "
+              "and flat out:")
         print(head)
         print("-" * len(head))
         for lv in levels:
@@ -92,7 +93,8 @@ def print_run(results: Mapping[str, Any], saved_to: Path | None = None) -> None:
                           f"(p99 {(pub.get('call_ms') or {}).get('p99', 0):.0f} ms) "
                           "exceeded the interval")
     if levels:
-        print("\nwhere the time goes at 10 changes/s (ms): the ingest's round trip (publish → "
+        print(f"\nwhere the time goes at {_rate(results)} changes/s (ms): the ingest's round "
+              "trip (publish → "
               "ack, the change journaled), and the fan-out after the ack (ack → client read)")
         for lv in levels:
             lat = lv.get("latency") or {}
@@ -199,12 +201,18 @@ def _print_bets(results: Mapping[str, Any]) -> None:
               f"{bets.get('order')}; the warm-up is not in it)")
 
 
+def _rate(results: Mapping[str, Any]) -> str:
+    """The publish rate of the delivery phases, as the run's plan had it."""
+    return f"{(results.get('meta') or {}).get('plan', {}).get('rate', 10):g}"
+
+
 def _print_cpu(results: Mapping[str, Any]) -> None:
     for lv in results.get("levels") or []:
         cpu = (lv.get("latency") or {}).get("cpu")
         if not cpu:
             continue
-        print(f"\nCPU by process (cores) while {lv['n']:,} streams got 10 changes/s "
+        print(f"\nCPU by process (cores) while {lv['n']:,} streams got {_rate(results)} "
+              "changes/s "
               f"(machine busy {cpu['machine_busy_cores']:.2f}, other work "
               f"{cpu['other_cores']:.2f}):")
         for name, cores in list(cpu["by_process_cores"].items())[:10]:
