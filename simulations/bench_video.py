@@ -16,15 +16,17 @@ One run (``simulations/videobench/run.py`` has the order and why):
   one hot event in play with funded players (``simulations.httpbench.real.prepare_real``),
   50 players whose media tier is ``webrtc``, a token of role ``publisher``;
 - the video: the demo's synthetic match (``media.synthetic.SyntheticVideoTrack``, 640x360,
-  25 fps, 1.5 Mbit/s) published by ``media.client.WhipPublisher`` through
+  25 fps, 1.5 Mbit/s asked, ~0.6 Mbit/s sent) published by ``media.client.WhipPublisher`` through
   ``POST /v1/media/{event_id}/whip`` on the hot event, and 50 non-decoding
   ``media.client.WhepViewer`` through ``POST /v1/media/{event_id}/whep``, each with its own
   player token. Publisher and viewers stand in for remote devices: they run in processes of
-  their own (``videobench/clients.py``; the viewers in 2), at nice 19 (``--client-nice``) so
-  that they take as little as they can from the server on this shared machine, and their
-  CPU is reported apart. Every viewer keeps the arrival of each frame, so each window
-  reports the video actually delivered (frames/s per viewer, median and min, of 25), and
-  the server's view (``GET /v1/media/{event_id}/stats``) is kept too;
+  their own (``videobench/clients.py``; the viewers in 2), each in a session of its own
+  whose autogroup runs at nice 19 (``--client-nice``; under autogroup scheduling a nice
+  value only ranks a process within its session), so that they take as little as they can
+  from the server on this shared machine, and their CPU is reported apart. Every viewer
+  keeps the arrival of each frame, so each window reports the video actually delivered
+  (frames/s per viewer, median and min, of 25), and the server's view
+  (``GET /v1/media/{event_id}/stats``) is kept too;
 - bets: the closed loop of the other benchmarks (``simulations.loadgen``: wrk, 64
   connections) gives accepted durable bets/s; an open loop at a constant rate (half the
   capacity measured without video in the warm-up, at most 1,000/s) gives p50/p99/p99.9 from

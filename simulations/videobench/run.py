@@ -308,6 +308,12 @@ class Run:
         return out
 
 
+def _sysctl(name: str) -> str | None:
+    with contextlib.suppress(OSError):
+        return Path("/proc/sys", name).read_text().strip()
+    return None
+
+
 def one_run(opts: Options) -> dict[str, Any]:
     """Start a platform, measure, stop it: the results of one run."""
     plan = opts.plan
@@ -320,6 +326,7 @@ def one_run(opts: Options) -> dict[str, Any]:
         "cpus": os.cpu_count(), "cpu_model": cpu_model(),
         "python": pyplatform.python_version(), "platform_env": opts.platform_env,
         "demo": opts.demo, "client_nice": opts.client_nice,
+        "sched_autogroup_enabled": _sysctl("kernel/sched_autogroup_enabled"),
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "background_cores_before": background_load(tag, opts.wait_quiet),
         "note": "the platform, the video's clients and the bets' load generator share these "

@@ -70,6 +70,8 @@ def video_window(replies: Sequence[Mapping[str, Any]], fps: int = VIDEO_FPS
     out: dict[str, Any] = {}
     seconds = max((float(r["seconds"]) for r in replies), default=0.0)
     for reply in replies:
+        if reply.get("autogroup"):
+            out.setdefault("client_autogroups", []).append(reply["autogroup"])
         if reply.get("role") == "publisher":
             if reply.get("frames_sent") is not None and reply["seconds"]:
                 out["publisher_fps"] = round(reply["frames_sent"] / reply["seconds"], 2)
