@@ -32,7 +32,10 @@ python``, 2 processes × asyncio with a lean keep-alive HTTP/1.1 client, see loa
    leaves running is reported and ended by pid). Also on the platform: ``GET /livez`` (a
    trivial FastAPI route through the same HAProxy and replicas: the ceiling of any route on
    this Serve stack), and the Redis commands per accepted bet (``INFO commandstats``: calls
-   are exact; the µs are the server's wall clock, inflated when it is descheduled);
+   are exact; the µs are the server's wall clock, inflated when it is descheduled); and the
+   same bets over the partner gRPC API (``simulations/httpbench/grpc_bets.py``: ``PlaceBets``
+   of 20 bets, 8 channels × 4 calls in flight, closed loop, in a process of its own) beside
+   HTTP's best, as bets/s and their ratio;
    ``shed``: the load-shedding curve on the same platform, after the closed loop measured
    its capacity (``simulations/httpbench/shedding.py``): open-loop segments at 25, 50, 75,
    100, 125, 150 and 200% of that capacity (``--shed-levels``, ``--shed-segment-s``: 8 s
@@ -48,9 +51,10 @@ python``, 2 processes × asyncio with a lean keep-alive HTTP/1.1 client, see loa
 
        .venv/bin/python -m simulations.bench_http --sections shed --runs 1 \
            --results simulations/results/http_shedding.json
-4. the ratios real/hello, Serve hello/hello, real/Serve hello and real/naive, against the
-   aims: ≥ 2,000 accepted durable bets/s on one event, ≥ 40% of the hello rate, p99 ≤ 50 ms
-   at 1,000 bets/s.
+4. the ratios real/hello, Serve hello/hello, real/Serve hello, real/naive and gRPC/HTTP,
+   against the aims: ≥ 2,000 accepted durable bets/s on one event, ≥ 75% of Serve's own
+   trivial route (``GET /livez``) in the same run, p99 ≤ 50 ms and p99.9 ≤ 150 ms at 1,000
+   bets/s.
 
 The machine has 2 cores and the servers share them with the load generator. Every run reports
 the generator's own CPU (a generator thread or process at ≥ 90% of a core is flagged), the CPU of

@@ -25,8 +25,12 @@ BIN = Path(sys.executable).parent
 SERVE_FLAGS = ("RAY_SERVE_ENABLE_HA_PROXY", "RAY_SERVE_THROUGHPUT_OPTIMIZED",
                "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD")
 AIM_BETS_PER_S = 2000.0
-AIM_RATIO_HELLO = 0.40
+# the bet-path issue's aims: bets against Serve's own trivial route through the same
+# ingress (the earlier aim against a plain uvicorn hello, 0.40, was withdrawn: Serve's own
+# route reaches only about 0.4 of that hello), and the tail at 1,000 bets/s
+AIM_RATIO_SERVE_HELLO = 0.75
 AIM_P99_MS = 50.0
+AIM_P999_MS = 150.0
 OPEN_RATE = 1000.0
 BET_STAKE = "1.00"
 DEPOSIT = "20000.00"  # below the 25,000 review threshold

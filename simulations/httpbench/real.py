@@ -25,6 +25,7 @@ import httpx
 
 from cluster.api_client import ApiError, AsyncApiClient, Event
 from cluster.harness import LocalPlatform, default_command
+from simulations.httpbench.grpc_bets import GrpcTarget, grpc_closed
 from simulations.httpbench.measure import (
     Loadgen,
     commands_per_bet,
@@ -262,6 +263,21 @@ def section_real(plan: Plan, gen: Loadgen, tag: str, workdir: Path, profile: boo
                               "accepted_per_s": best["ok_per_s"],
                               "p50_ms": best["latency_ms"].get("p50"),
                               "p99_ms": best["latency_ms"].get("p99")}
+        if "3" in parts:
+            # the same bets over the partner gRPC API (PlaceBets of 20), same platform
+            grpc_target = GrpcTarget(platform.feed_target, tuple(tokens), ev.event_id,
+                                     tuple((m, s, p) for (m, s), p in ev.prices.items()),
+                                     BET_STAKE, f"{tag}g-")
+            log(f"section 3: gRPC PlaceBets (20 bets a call), closed loop, "
+                f"{plan.duration_s:g}s")
+            result, cpu = metered(lambda: counted(grpc_closed(
+                grpc_target, duration_s=plan.duration_s)))
+            out["grpc"] = run_record(result, cpu, (201,))
+            out["grpc"]["vs_http_best"] = round(
+                out["grpc"]["ok_per_s"] / max(1e-9, float(best["ok_per_s"])), 3)
+            log(f"  → {result.rate(201):,.0f} accepted/s over gRPC "
+                f"({out['grpc']['vs_http_best']:.2f} of HTTP's best), statuses "
+                f"{result.statuses}, call p99 {result.latency_ms.get('p99', 0):.1f} ms")
         if profile and "3" in parts:
             top = [(int(pid), label) for pid, label, _ in best["cpu"]["top_pids"]
                    if label.startswith(("ray::", "python")) and int(pid) != os.getpid()][:3]
