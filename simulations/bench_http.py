@@ -34,8 +34,11 @@ python``, 2 processes × asyncio with a lean keep-alive HTTP/1.1 client, see loa
    this Serve stack), and the Redis commands per accepted bet (``INFO commandstats``: calls
    are exact; the µs are the server's wall clock, inflated when it is descheduled); and the
    same bets over the partner gRPC API (``simulations/httpbench/grpc_bets.py``: ``PlaceBets``
-   of 20 bets, 8 channels × 4 calls in flight, closed loop, in a process of its own) beside
-   HTTP's best, as bets/s and their ratio;
+   of 20 bets, one channel per player with one call in flight, closed loop, in a process of
+   its own) beside HTTP's best, as bets/s and their ratio (a partner is one account, and an
+   account's bets are rate limited, 20/s by default: ``--platform-env
+   INPLAY_RATE_LIMIT_PER_S=1000 --platform-env INPLAY_RATE_LIMIT_BURST=1000`` lifts it for
+   both, or the gRPC figure measures the limit);
    ``shed``: the load-shedding curve on the same platform, after the closed loop measured
    its capacity (``simulations/httpbench/shedding.py``): open-loop segments at 25, 50, 75,
    100, 125, 150 and 200% of that capacity (``--shed-levels``, ``--shed-segment-s``: 8 s
