@@ -49,7 +49,9 @@ def timeouts(config: str) -> dict[str, list[float]]:
 
 def backends(config: str) -> dict[str, dict[str, int]]:
     """HAProxy's statistics per backend (``scur``: its sessions now), from its stats page."""
-    port = re.search(r"^listen stats\s*\n\s*bind \*:(\d+)", config, re.MULTILINE)
+    # `bind *:port` as Serve writes it, `bind 127.0.0.1:port` once inplay's wrapper moved it
+    port = re.search(r"^listen stats\s*\n\s*bind (?:\*|127\.0\.0\.1):(\d+)", config,
+                     re.MULTILINE)
     assert port, "no stats listener in HAProxy's config"
     table = httpx.get(f"http://127.0.0.1:{port.group(1)}/stats;csv", timeout=10).text
     rows = csv.DictReader(io.StringIO(table.lstrip("# ")))
