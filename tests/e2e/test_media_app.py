@@ -11,7 +11,7 @@ import httpx
 
 from cluster.processes import cmdline
 from media.sfu import MediaSettings
-from tests.e2e.test_web_page import demo_event
+from tests.e2e.test_web_page import listing
 from tests.support.platform import Platform
 
 
@@ -33,18 +33,26 @@ def _by_title(platform: Platform) -> dict[str, list[int]]:
 
 
 def test_media_routes_have_their_own_replicas_at_a_lower_priority(platform: Platform) -> None:
-    event_id = demo_event(platform)
     auth = {"Authorization": f"Bearer {platform.operator_token}"}
-    # the demo's video is live on its event: the media application answers its stats
-    deadline = time.monotonic() + 60
-    while True:
-        answer = httpx.get(f"{platform.url}/v1/media/{event_id}/stats", headers=auth,
-                           timeout=10)
-        if (answer.status_code == 200 and answer.json().get("live")) or \
-                time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert answer.status_code == 200 and answer.json()["live"], answer.text
+
+    def live_event() -> str | None:
+        """A demo event whose video is live, by the media application's own stats."""
+        for event in listing(platform):
+            if event["event_id"].startswith("e2e-"):
+                continue
+            answer = httpx.get(f"{platform.url}/v1/media/{event['event_id']}/stats",
+                               headers=auth, timeout=10)
+            assert answer.status_code == 200, answer.text
+            if answer.json()["live"]:
+                return str(event["event_id"])
+        return None
+
+    # the demo's publisher follows the match in play (or the next): its video goes live
+    # within a minute or two of the platform starting
+    deadline = time.monotonic() + 180
+    while (event_id := live_event()) is None and time.monotonic() < deadline:
+        time.sleep(2)
+    assert event_id, "no demo event's video went live"
     refused = httpx.get(f"{platform.url}/v1/media/{event_id}/hls/nope.txt", headers=auth,
                         timeout=10)
     assert refused.status_code == 404 and refused.json()["code"] == "MEDIA_FILE_NOT_FOUND"
