@@ -53,7 +53,8 @@ def test_cmdline_parent_session_and_marks(tree: tuple[subprocess.Popen[str], int
                                           ) -> None:
     proc, child, marker = tree
     assert marker in processes.cmdline(proc.pid)
-    assert processes.cmdline(child).endswith("child")
+    # the child's pid is printed as soon as it is forked, maybe before it exec'd its command
+    wait_until(lambda: processes.cmdline(child).endswith("child"))
     assert processes.parent_pid(child) == proc.pid
     assert processes.parent_pid(proc.pid) == os.getpid()
     assert processes.os_session(proc.pid) == proc.pid  # start_new_session: its own session
