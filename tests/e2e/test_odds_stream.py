@@ -97,7 +97,8 @@ async def test_a_stream_through_haproxy(platform: Platform) -> None:
             version = snapshots[0].version
             # HAProxy holds them on the odds backend; the bets' backend did not get them
             held = backends(config)
-            assert held["http-odds"]["scur"] >= STREAMS + idle_before["http-odds"]["scur"], held
+            # (at least ours: another client's stream may have ended meanwhile)
+            assert held["http-odds"]["scur"] >= STREAMS, (held, idle_before)
             assert held["http-inplay"]["scur"] < STREAMS, held
             moved = await http.post(f"/v1/ops/events/{event_id}/odds", headers=ops,
                                     json={"market_id": "mw", "prices": {"home": "2.60"}})
