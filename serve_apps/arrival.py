@@ -20,11 +20,17 @@ HEADER = b"x-inplay-received"
 
 def waited_s(scope: Mapping[str, Any], now: float | None = None) -> float:
     """Seconds since the ingress took the request (0 without a usable stamp)."""
-    for name, value in scope.get("headers", ()):
-        if name == HEADER:
-            try:
-                stamp = int(value) / 1000
-            except ValueError:
-                return 0.0
-            return max(0.0, (time.time() if now is None else now) - stamp)
-    return 0.0
+    return waited_since(next((v for k, v in scope.get("headers", ()) if k == HEADER), None),
+                        now)
+
+
+def waited_since(stamp: bytes | None, now: float | None = None) -> float:
+    """Seconds since ``stamp`` (the header's value; 0 for none or an unusable one): for a
+    caller that reads the headers itself (the bet's fast path)."""
+    if not stamp:
+        return 0.0
+    try:
+        taken = int(stamp) / 1000
+    except ValueError:
+        return 0.0
+    return max(0.0, (time.time() if now is None else now) - taken)

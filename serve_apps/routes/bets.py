@@ -81,7 +81,7 @@ async def fast_place_bet(app: Any, scope: dict[str, Any], receive: Any, send: An
     raw = await read_body(receive)  # within the bound: InplayAPI checked it (body_limit)
     if raw is None:  # the client went away
         return
-    authorization = key = content_type = b""
+    authorization = key = content_type = received = b""
     for name, value in scope["headers"]:
         if name == b"authorization":
             authorization = value
@@ -89,6 +89,8 @@ async def fast_place_bet(app: Any, scope: dict[str, Any], receive: Any, send: An
             key = value
         elif name == b"content-type":
             content_type = value
+        elif name == arrival.HEADER:
+            received = value
     svc = current(app)
     body: BetRequest | None = None
     who: Principal | None = None
@@ -103,7 +105,7 @@ async def fast_place_bet(app: Any, scope: dict[str, Any], receive: Any, send: An
         return
     try:
         response = await place(svc.bets, who, key.decode("latin-1"), body,
-                               arrival.waited_s(scope))
+                               arrival.waited_since(received))
     except DomainError as exc:
         response = from_exception(exc)
     except Exception as exc:  # what FastAPI's catch-all handler would answer
